@@ -1,0 +1,5 @@
+"""`python -m exporter` runs the exporter."""
+
+from exporter.cli import main
+
+main()

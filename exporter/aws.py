@@ -1,0 +1,250 @@
+"""AWS access: clients per region, timeouts and retries, the API-call counter, account ids.
+
+Everything that knows botocore lives here so the collector deals only in targets and plain
+pack-status dictionaries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import botocore.parsers
+
+from exporter import __version__
+from exporter.config import Config
+
+log = logging.getLogger(__name__)
+
+OPERATION = "describe_conformance_pack_status"
+RESULT_KEY = "ConformancePackStatusDetails"
+PAGE_SIZE = 20
+NAMES_PER_CALL = 25
+
+# Error codes that keep their own `outcome` value; anything else is counted as "other" so a
+# misbehaving endpoint cannot blow up the counter's cardinality.
+COMMON_ERROR_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "IncompleteSignature",
+        "IncompleteSignatureException",
+        "InternalFailure",
+        "InternalServerError",
+        "InvalidClientTokenId",
+        "MissingAuthenticationToken",
+        "MissingAuthenticationTokenException",
+        "RegionDisabledException",
+        "RequestExpired",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "SignatureDoesNotMatch",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "UnrecognizedClientException",
+        "ValidationException",
+    }
+)
+
+
+class InvalidResponseError(Exception):
+    """AWS answered 2xx but the body lacked the result (botocore parses garbage as `{}`)."""
+
+
+class DeadlineExceededError(Exception):
+    """The scrape deadline passed before all pages were fetched."""
+
+
+_deadline = threading.local()
+
+
+def error_code(error: BaseException) -> str:
+    """A short, bounded code for logs and the `outcome` label."""
+    if isinstance(error, botocore.exceptions.ClientError):
+        return str(error.response.get("Error", {}).get("Code", "")) or "other"
+    if isinstance(error, DeadlineExceededError | botocore.exceptions.ReadTimeoutError):
+        return "timeout"
+    if isinstance(error, botocore.exceptions.ConnectTimeoutError):
+        return "timeout"
+    if isinstance(error, botocore.exceptions.EndpointConnectionError | ConnectionError):
+        return "connection_error"
+    if isinstance(error, botocore.exceptions.ConnectionClosedError):
+        return "connection_error"
+    if isinstance(error, botocore.exceptions.HTTPClientError):
+        return "connection_error"
+    if isinstance(error, InvalidResponseError | botocore.parsers.ResponseParserError):
+        return "invalid_response"
+    if isinstance(error, botocore.exceptions.NoCredentialsError):
+        return "no_credentials"
+    return "other"
+
+
+def _attempt_outcome(
+    known_codes: frozenset[str],
+    operation: Any,
+    response: tuple[Any, Mapping[str, Any]] | None,
+    caught_exception: BaseException | None,
+) -> str:
+    if caught_exception is not None:
+        return error_code(caught_exception)
+    if response is None:
+        return "other"
+    http_response, parsed = response
+    if int(http_response.status_code) >= 300:
+        code = str(parsed.get("Error", {}).get("Code", ""))
+        return code if code in known_codes else "other"
+    output_shape = operation.output_shape
+    if output_shape is not None and not any(name in parsed for name in output_shape.members):
+        return "invalid_response"
+    return "success"
+
+
+class ApiCallCounter:
+    """Counts every HTTP attempt botocore makes, retries included, by outcome.
+
+    Keys hold the `Account` object rather than its id, because the id may only be learned
+    after the first call; it is resolved when the counter is exposed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[Account, str, str, str]] = Counter()
+
+    def attach(self, client: Any, account: Account, region: str) -> None:
+        """Count the client's attempts and stop its retries once the scrape deadline passed."""
+        service_model = client.meta.service_model
+        known_codes = COMMON_ERROR_CODES | {shape.name for shape in service_model.error_shapes}
+
+        def on_attempt(
+            operation: Any,
+            response: tuple[Any, Mapping[str, Any]] | None = None,
+            caught_exception: BaseException | None = None,
+            **_: Any,
+        ) -> bool | None:
+            outcome = _attempt_outcome(known_codes, operation, response, caught_exception)
+            with self._lock:
+                self._counts[(account, region, operation.name, outcome)] += 1
+            deadline = getattr(_deadline, "value", None)
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            return None
+
+        service_id = service_model.service_id.hyphenize()
+        client.meta.events.register_first(f"needs-retry.{service_id}", on_attempt)
+
+    def samples(self) -> list[tuple[str, str, str, str, int]]:
+        """(account_id, region, operation, outcome, count), sorted for stable output."""
+        with self._lock:
+            counts = list(self._counts.items())
+        rows = [
+            (account.account_id or "", region, operation, outcome, count)
+            for (account, region, operation, outcome), count in counts
+        ]
+        return sorted(rows)
+
+
+class Account:
+    """One set of credentials: its clients, one per region, and its lazily learned id."""
+
+    def __init__(
+        self,
+        session: boto3.Session,
+        regions: tuple[str, ...],
+        config: Config,
+        counter: ApiCallCounter,
+        endpoint_url: str | None = None,
+    ) -> None:
+        client_config = botocore.config.Config(
+            connect_timeout=config.connect_timeout_seconds,
+            read_timeout=config.read_timeout_seconds,
+            retries={"mode": "standard", "total_max_attempts": config.total_max_attempts},
+            max_pool_connections=4,
+            user_agent_extra=f"conformance-pack-exporter/{__version__}",
+        )
+        self.account_id: str | None = None
+        self._id_lock = threading.Lock()
+        self.clients: dict[str, Any] = {}
+        for region in regions:
+            client = session.client(
+                "config", region_name=region, endpoint_url=endpoint_url, config=client_config
+            )
+            counter.attach(client, self, region)
+            self.clients[region] = client
+        self.sts_client = session.client(
+            "sts", region_name=regions[0], endpoint_url=endpoint_url, config=client_config
+        )
+        counter.attach(self.sts_client, self, regions[0])
+
+    def observe_arn(self, arn: str) -> None:
+        """Learn the account id from a resource ARN, saving the STS call."""
+        parts = arn.split(":", 5)
+        if self.account_id is None and len(parts) == 6 and parts[4].isdigit():
+            self.account_id = parts[4]
+
+    def resolve_account_id(self) -> str:
+        """The account id, asking STS once if no ARN told it yet; '' when it can't be learned."""
+        if self.account_id is not None:
+            return self.account_id
+        with self._id_lock:
+            if self.account_id is None:
+                try:
+                    identity = self.sts_client.get_caller_identity()
+                    self.account_id = str(identity["Account"])
+                except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+                    log.warning("cannot learn the account id", extra={"error_code": error_code(e)})
+                except KeyError:
+                    log.warning(
+                        "cannot learn the account id", extra={"error_code": "invalid_response"}
+                    )
+        return self.account_id or ""
+
+
+def pack_states(client: Any) -> tuple[str, ...]:
+    """The states the installed botocore model knows, read at run time, never hard-coded."""
+    shape = client.meta.service_model.shape_for("ConformancePackState")
+    return tuple(shape.enum)
+
+
+def _name_chunks(names: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    if not names:
+        yield ()
+        return
+    for start in range(0, len(names), NAMES_PER_CALL):
+        yield names[start : start + NAMES_PER_CALL]
+
+
+def fetch_pack_statuses(
+    client: Any, names: tuple[str, ...], deadline: float
+) -> list[dict[str, Any]]:
+    """Every page of DescribeConformancePackStatus, at the largest page size, before `deadline`.
+
+    `deadline` is a `time.monotonic()` value; it also stops botocore's retries (see
+    `ApiCallCounter.attach`).
+    """
+    paginator = client.get_paginator(OPERATION)
+    statuses: list[dict[str, Any]] = []
+    _deadline.value = deadline
+    try:
+        for chunk in _name_chunks(names):
+            arguments: dict[str, Any] = {"PaginationConfig": {"PageSize": PAGE_SIZE}}
+            if chunk:
+                arguments["ConformancePackNames"] = list(chunk)
+            for page in paginator.paginate(**arguments):
+                if RESULT_KEY not in page:
+                    raise InvalidResponseError(f"the response has no {RESULT_KEY}")
+                statuses.extend(page[RESULT_KEY])
+                if time.monotonic() >= deadline and "NextToken" in page:
+                    raise DeadlineExceededError("the scrape deadline passed between pages")
+    finally:
+        _deadline.value = None
+    return statuses

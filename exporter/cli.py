@@ -1,0 +1,186 @@
+"""Command line: flags, logging, signals; wires config → AWS clients → collector → HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+import boto3
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import Metric
+
+from exporter import __version__
+from exporter.aws import Account, ApiCallCounter, pack_states
+from exporter.collector import ConformancePackCollector, Target
+from exporter.config import Config, ConfigError, load_config
+from exporter.http import make_app, make_server, parse_listen_address
+from exporter.log import LEVELS, configure_logging
+from exporter.metrics import build_info_family
+from exporter.simulator import DEMO_REGIONS, ConfigSimulator, demo_scenario
+
+log = logging.getLogger("exporter")
+
+DEFAULT_PORT = 9869
+PROGRAM = "conformance-pack-exporter"
+EXIT_USAGE = 2
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Flags named like every Prometheus exporter's, so operators need not learn new ones."""
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description="Prometheus exporter for AWS Config conformance pack deployment status.",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=f":{DEFAULT_PORT}",
+        help="address to listen on: host:port, :port or [ipv6]:port (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default="/metrics",
+        help="path under which to expose metrics (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--config.file", dest="config_file", help="YAML configuration file (optional)"
+    )
+    parser.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the configuration file and exit: 0 if valid, 2 if not",
+    )
+    parser.add_argument(
+        "--log.level", dest="log_level", choices=sorted(LEVELS), default="info", help="log level"
+    )
+    parser.add_argument(
+        "--log.format",
+        dest="log_format",
+        choices=("logfmt", "json"),
+        default="logfmt",
+        help="log format (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="serve live demo data from the built-in AWS Config simulator; no AWS account needed",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROGRAM} {__version__}")
+    args = parser.parse_args(argv)
+    if not args.telemetry_path.startswith("/") or args.telemetry_path.startswith("/-/"):
+        parser.error("--web.telemetry-path must start with / and not with /-/")
+    return args
+
+
+def _fail(message: str) -> int:
+    print(f"{PROGRAM}: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run the exporter until SIGTERM or SIGINT; returns the process exit code."""
+    args = parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    try:
+        config = load_config(args.config_file) if args.config_file else Config()
+        host, port = parse_listen_address(args.listen_address)
+    except ConfigError as error:
+        return _fail(f"configuration error: {error}")
+    except ValueError as error:
+        return _fail(f"invalid --web.listen-address: {error}")
+    if args.config_check:
+        print(f"{args.config_file or 'default configuration'}: OK")
+        return 0
+
+    simulator: ConfigSimulator | None = None
+    endpoint_url = None
+    if args.demo:
+        simulator = ConfigSimulator(demo_scenario(time.time()))
+        simulator.start()
+        endpoint_url = simulator.url
+        session = boto3.Session(
+            aws_access_key_id="AKIADEMODEMODEMODEMO",
+            aws_secret_access_key="demo-secret-access-key",  # noqa: S106 - simulator only
+            region_name=DEMO_REGIONS[0],
+        )
+        regions = config.regions or DEMO_REGIONS
+    else:
+        session = boto3.Session()
+        regions = config.regions or ((session.region_name,) if session.region_name else ())
+    if not regions:
+        return _fail("no AWS region: set `regions` in the config file, or AWS_REGION")
+
+    counter = ApiCallCounter()
+    account = Account(session, tuple(regions), config, counter, endpoint_url)
+    collector = ConformancePackCollector(
+        [Target(account, region) for region in regions],
+        pack_states(account.clients[regions[0]]),
+        counter,
+        pack_names=config.conformance_packs,
+        export_status_reason=config.export_status_reason,
+        concurrency=config.concurrency,
+        default_timeout_seconds=config.default_scrape_timeout_seconds,
+    )
+    process_registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=process_registry)
+    build_info = build_info_family()
+
+    def scrape(budget_seconds: float) -> list[Metric]:
+        return [
+            *collector.collect_within(budget_seconds),
+            build_info,
+            *process_registry.collect(),
+        ]
+
+    app = make_app(
+        scrape,
+        telemetry_path=args.telemetry_path,
+        default_timeout_seconds=config.default_scrape_timeout_seconds,
+        timeout_offset_seconds=config.scrape_timeout_offset_seconds,
+    )
+    try:
+        server = make_server(host, port, app)
+    except OSError as error:
+        log.error("cannot listen", extra={"address": args.listen_address, "error": str(error)})
+        collector.close()
+        if simulator:
+            simulator.stop()
+        return 1
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "listening",
+        extra={
+            "address": args.listen_address,
+            "port": server.server_port,
+            "regions": ",".join(regions),
+            "demo": args.demo,
+            "version": __version__,
+        },
+    )
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        collector.close()
+        if simulator:
+            simulator.stop()
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,209 @@
+"""Shared fixtures: botocore-shaped pack statuses, and the exporter run as a real process."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.core import Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO = Path(__file__).resolve().parent.parent
+ACCOUNT = "123456789012"
+
+
+def pack_status(
+    name: str,
+    state: str = "CREATE_COMPLETE",
+    *,
+    region: str = "us-east-1",
+    account: str = ACCOUNT,
+    reason: str | None = None,
+    requested: float = 1_700_000_000.25,
+    completed: float | None = 1_700_000_100.5,
+    pack_type: str | None = "CUSTOM",
+    stack: bool = True,
+) -> dict[str, Any]:
+    """A ConformancePackStatusDetail as botocore returns it (timestamps as aware datetimes)."""
+    pack_id = f"conformance-pack-{abs(hash((account, region, name))) % 10**8:08d}"
+    status: dict[str, Any] = {
+        "ConformancePackName": name,
+        "ConformancePackId": pack_id,
+        "ConformancePackArn": (
+            f"arn:aws:config:{region}:{account}:conformance-pack/{name}/{pack_id}"
+        ),
+        "ConformancePackState": state,
+        "LastUpdateRequestedTime": datetime.fromtimestamp(requested, timezone.utc),
+    }
+    if stack:
+        status["StackArn"] = (
+            f"arn:aws:cloudformation:{region}:{account}:stack/awsconfigconforms-{name}/0000"
+        )
+    if reason is not None:
+        status["ConformancePackStatusReason"] = reason
+    if completed is not None:
+        status["LastUpdateCompletedTime"] = datetime.fromtimestamp(completed, timezone.utc)
+    if pack_type is not None:
+        status["Type"] = pack_type
+    return status
+
+
+class Families:
+    """Lets prometheus_client's encoders write a list of already collected families."""
+
+    def __init__(self, families: list[Metric]):
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def exposition(families: list[Metric]) -> str:
+    """The text exposition format, as `/metrics` serves it by default."""
+    return generate_latest(Families(families)).decode()
+
+
+def parse_exposition(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Samples by name, parsed with prometheus_client's own parser."""
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return samples
+
+
+class ExporterProcess:
+    """`python -m exporter` as a child process, with its log lines collected for assertions."""
+
+    def __init__(self, args: Sequence[str], env: Mapping[str, str], cwd: Path = REPO):
+        self.log_lines: list[str] = []
+        self._log_changed = threading.Condition()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "exporter", *args],
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+        )
+        threading.Thread(target=self._read_logs, daemon=True).start()
+        self.port: int | None = None
+
+    def _read_logs(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._log_changed:
+                self.log_lines.append(line.rstrip("\n"))
+                self._log_changed.notify_all()
+        with self._log_changed:
+            self.log_lines.append("<exited>")
+            self._log_changed.notify_all()
+
+    def wait_for_log(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        """The first log line matching `pattern`, waiting for it to be written."""
+        regex = re.compile(pattern)
+        seen = 0
+
+        def find() -> re.Match[str] | None:
+            nonlocal seen
+            for line in self.log_lines[seen:]:
+                seen += 1
+                if match := regex.search(line):
+                    return match
+            return None
+
+        with self._log_changed:
+            match = None
+
+            def ready() -> bool:
+                nonlocal match
+                match = find()
+                return match is not None or "<exited>" in self.log_lines
+
+            self._log_changed.wait_for(ready, timeout)
+        if match is None:
+            logs = "\n".join(self.log_lines)
+            raise AssertionError(f"no log line matches {pattern!r}; logs:\n{logs}")
+        return match
+
+    def wait_until_listening(self) -> None:
+        self.port = int(self.wait_for_log(r"msg=listening .*\bport=(\d+)").group(1))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(
+        self, path: str, headers: Mapping[str, str] | None = None, timeout: float = 30.0
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        request = urllib.request.Request(self.url + path, headers=dict(headers or {}))
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+    def scrape(self, headers: Mapping[str, str] | None = None) -> str:
+        status, _, body = self.get("/metrics", headers)
+        assert status == 200, body
+        return body.decode()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+
+def aws_env(endpoint_url: str | None = None, **extra: str) -> dict[str, str]:
+    """An environment with fake credentials and no way to reach real AWS or instance metadata."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="AKIDTESTTESTTESTTEST",
+        AWS_SECRET_ACCESS_KEY="test-secret-key",
+        AWS_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE="/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        PYTHONUNBUFFERED="1",
+    )
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def exporter_factory() -> Iterator[Callable[..., ExporterProcess]]:
+    """Starts exporter processes listening on free loopback ports; stops them afterwards."""
+    started: list[ExporterProcess] = []
+
+    def start(
+        args: Sequence[str] = (), env: Mapping[str, str] | None = None, wait: bool = True
+    ) -> ExporterProcess:
+        exporter = ExporterProcess(
+            ["--web.listen-address=127.0.0.1:0", *args], env if env is not None else aws_env()
+        )
+        started.append(exporter)
+        if wait:
+            exporter.wait_until_listening()
+        return exporter
+
+    yield start
+    for exporter in started:
+        if exporter.process.poll() is None:
+            exporter.process.kill()
+            exporter.process.wait()

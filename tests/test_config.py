@@ -1,0 +1,79 @@
+"""exporter/config.py: every fixture in tests/fixtures/config either loads or fails precisely."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from exporter.config import Config, ConfigError, load_config, parse_config
+
+FIXTURES = Path(__file__).parent / "fixtures" / "config"
+EXPECT = re.compile(r"^# expect: line=(\d+) key=(\S*) message=(.+)$")
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.ok.yml")), ids=lambda p: p.name)
+def test_valid_configs_load(path: Path) -> None:
+    assert isinstance(load_config(str(path)), Config)
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.bad.yml")), ids=lambda p: p.name)
+def test_invalid_configs_name_file_key_and_line(path: Path) -> None:
+    expect = EXPECT.match(path.read_text().splitlines()[0])
+    assert expect, f"{path.name} must start with an '# expect:' line"
+    line, key, message = int(expect[1]), expect[2] or None, expect[3]
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path))
+
+    error = caught.value
+    assert (error.path, error.line, error.key) == (str(path), line, key)
+    assert message in error.message
+    assert str(error).startswith(f"{path}:{line}: ")
+
+
+def test_full_config_values_are_converted() -> None:
+    config = load_config(str(FIXTURES / "full.ok.yml"))
+
+    assert config == Config(
+        regions=("us-east-1", "eu-west-1", "ap-southeast-2"),
+        conformance_packs=("Operational-Best-Practices-for-CIS", "security-baseline"),
+        export_status_reason=False,
+        concurrency=4,
+        connect_timeout_seconds=1.5,
+        read_timeout_seconds=4.0,
+        total_max_attempts=2,
+        default_scrape_timeout_seconds=15.0,
+        scrape_timeout_offset_seconds=1.0,
+    )
+
+
+def test_empty_file_gives_defaults() -> None:
+    assert load_config(str(FIXTURES / "empty.ok.yml")) == Config()
+
+
+def test_config_is_immutable() -> None:
+    config = Config()
+    with pytest.raises(AttributeError):
+        config.concurrency = 3  # type: ignore[misc]
+
+
+def test_missing_file_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot read the file") as caught:
+        load_config("/nonexistent/config.yml")
+    assert caught.value.path == "/nonexistent/config.yml"
+
+
+def test_too_many_pack_names_are_rejected() -> None:
+    names = "\n".join(f"  - pack-{i}" for i in range(1001))
+    with pytest.raises(ConfigError, match="at most 1000") as caught:
+        parse_config(f"conformance_packs:\n{names}\n", "many.yml")
+    assert caught.value.line == 2
+
+
+def test_unknown_key_message_lists_known_keys() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("region: us-east-1\n", "c.yml")
+    assert "regions" in caught.value.message
+    assert str(caught.value).startswith("c.yml:1: key 'region': unknown key")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -114,9 +115,13 @@ def run(argv: Sequence[str]) -> int:
         regions = config.regions or DEMO_REGIONS
     else:
         session = boto3.Session()
-        regions = config.regions or ((session.region_name,) if session.region_name else ())
+        # botocore reads AWS_DEFAULT_REGION and profiles; most other SDKs also read AWS_REGION.
+        default_region = session.region_name or os.environ.get("AWS_REGION")
+        regions = config.regions or ((default_region,) if default_region else ())
     if not regions:
-        return _fail("no AWS region: set `regions` in the config file, or AWS_REGION")
+        return _fail(
+            "no AWS region: set `regions` in the config file, AWS_REGION or AWS_DEFAULT_REGION"
+        )
 
     counter = ApiCallCounter()
     account = Account(session, tuple(regions), config, counter, endpoint_url)

@@ -141,7 +141,9 @@ class ExporterProcess:
         return match
 
     def wait_until_listening(self) -> None:
-        self.port = int(self.wait_for_log(r"msg=listening .*\bport=(\d+)").group(1))
+        self.port = int(
+            self.wait_for_log(r'"?msg"?[=:] ?"?listening\b.*\bport"?[=:] ?(\d+)').group(1)
+        )
 
     @property
     def url(self) -> str:

@@ -161,7 +161,7 @@ def test_an_error_fails_only_its_region(account, stubbers, caplog, code, status)
     assert success_by_region(samples) == {"us-east-1": 1.0, "eu-west-1": 0.0}
     assert {labels["region"] for labels, _ in samples[STATE]} == {"us-east-1"}
     [failure] = [r for r in caplog.records if r.getMessage() == "collection failed"]
-    assert (failure.region, failure.error_code) == ("eu-west-1", code)  # type: ignore[attr-defined]
+    assert (failure.region, failure.error_code) == ("eu-west-1", code)
     assert not failure.exc_info
 
 
@@ -176,7 +176,7 @@ def test_a_page_without_the_result_key_fails_the_region(account, stubbers, caplo
 
     assert samples[SCRAPE_SUCCESS] == [({"account_id": ACCOUNT, "region": "us-east-1"}, 0.0)]
     assert STATE not in samples
-    assert [r.error_code for r in caplog.records] == ["invalid_response"]  # type: ignore[attr-defined]
+    assert [r.error_code for r in caplog.records] == ["invalid_response"]
 
 
 def test_a_target_past_the_deadline_fails_and_the_scrape_answers(account, stubbers) -> None:

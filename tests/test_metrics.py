@@ -82,19 +82,17 @@ def test_golden_exposition_for_recorded_responses(config_client: Any, states) ->
     assert exposition(families) == (HERE / "golden" / "recorded.prom").read_text()
 
 
+MODEL_STATES: list[str] = (
+    botocore.session.get_session().get_service_model("config").shape_for("ConformancePackState")
+).enum  # type: ignore[attr-defined]
+
+
 def test_states_come_from_the_installed_model(states) -> None:
-    model = botocore.session.get_session().get_service_model("config")
-    assert states == tuple(model.shape_for("ConformancePackState").enum)
+    assert states == tuple(MODEL_STATES)
     assert len(states) >= 8
 
 
-@pytest.mark.parametrize(
-    "current",
-    botocore.session.get_session()
-    .get_service_model("config")
-    .shape_for("ConformancePackState")
-    .enum,
-)
+@pytest.mark.parametrize("current", MODEL_STATES)
 def test_every_state_is_one_hot(current: str, states) -> None:
     results = [TargetResult(ACCOUNT, "us-east-1", True, 0.1, [pack_status("p", current)])]
     samples = parse_exposition(exposition(pack_families(results, states, True)))

@@ -1,0 +1,172 @@
+"""exporter/http.py: routing, the scrape budget, content negotiation, listen addresses."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from exporter.http import make_app, make_server, parse_listen_address, scrape_budget
+
+
+class RecordingScrape:
+    """A scrape callable that remembers the budgets it was given."""
+
+    def __init__(self) -> None:
+        self.budgets: list[float] = []
+
+    def __call__(self, budget: float) -> list[Metric]:
+        self.budgets.append(budget)
+        family = GaugeMetricFamily("test_value", "A value.", labels=["k"])
+        family.add_metric(["v"], 1.0)
+        return [family]
+
+
+def call(
+    app: Any, path: str, method: str = "GET", **headers: str
+) -> tuple[str, dict[str, str], bytes]:
+    environ: dict[str, Any] = {"PATH_INFO": path, "REQUEST_METHOD": method}
+    environ.update({f"HTTP_{k.upper()}": v for k, v in headers.items()})
+    setup_testing_defaults(environ)
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+        captured["status"], captured["headers"] = status, dict(response_headers)
+
+    body = b"".join(app(environ, start_response))
+    return captured["status"], captured["headers"], body
+
+
+@pytest.fixture
+def scrape() -> RecordingScrape:
+    return RecordingScrape()
+
+
+@pytest.fixture
+def app(scrape: RecordingScrape) -> Any:
+    return make_app(scrape, telemetry_path="/metrics", default_timeout_seconds=10)
+
+
+def test_metrics_are_served_in_the_text_format(app, scrape) -> None:
+    status, headers, body = call(app, "/metrics")
+
+    assert status == "200 OK"
+    assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert b'test_value{k="v"} 1.0' in body
+    assert int(headers["Content-Length"]) == len(body)
+
+
+def test_openmetrics_is_negotiated(app) -> None:
+    _, headers, body = call(app, "/metrics", ACCEPT="application/openmetrics-text; version=1.0.0")
+    assert headers["Content-Type"].startswith("application/openmetrics-text")
+    assert body.endswith(b"# EOF\n")
+
+
+def test_gzip_when_accepted(app) -> None:
+    _, headers, body = call(app, "/metrics", ACCEPT_ENCODING="gzip")
+    assert headers["Content-Encoding"] == "gzip"
+    assert b"test_value" in gzip.decompress(body)
+
+
+@pytest.mark.parametrize(
+    ("header", "budget"),
+    [(None, 9.5), ("4", 3.5), ("0.6", 0.3), ("garbage", 9.5), ("-3", 9.5), ("inf", 9.5)],
+)
+def test_scrape_timeout_header_sets_the_budget(scrape, header, budget) -> None:
+    app = make_app(scrape, default_timeout_seconds=10, timeout_offset_seconds=0.5)
+    headers = {} if header is None else {"X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS": header}
+
+    call(app, "/metrics", **headers)
+
+    assert scrape.budgets == [budget]
+
+
+def test_budget_is_capped() -> None:
+    assert scrape_budget("100000", 10, 0.5) == 599.5
+
+
+def test_landing_page_links_to_the_metrics(scrape) -> None:
+    app = make_app(scrape, telemetry_path="/custom")
+    status, headers, body = call(app, "/")
+    assert status == "200 OK"
+    assert headers["Content-Type"] == "text/html"
+    assert b'href="/custom"' in body
+    assert scrape.budgets == []
+
+
+@pytest.mark.parametrize(("path", "body"), [("/-/healthy", b"Healthy\n"), ("/-/ready", b"Ready\n")])
+def test_health_endpoints(app, scrape, path, body) -> None:
+    assert call(app, path)[::2] == ("200 OK", body)
+    assert scrape.budgets == []
+
+
+@pytest.mark.parametrize("path", ["/metric", "/metrics/", "/favicon.ico", "/-/reload", "/../etc"])
+def test_unknown_paths_are_404(app, scrape, path) -> None:
+    assert call(app, path)[0] == "404 Not Found"
+    assert scrape.budgets == []
+
+
+def test_head_has_headers_but_no_body(app) -> None:
+    status, headers, body = call(app, "/metrics", method="HEAD")
+    assert status == "200 OK"
+    assert int(headers["Content-Length"]) > 0
+    assert body == b""
+
+
+def test_post_is_not_allowed(app, scrape) -> None:
+    status, headers, _ = call(app, "/metrics", method="POST")
+    assert status == "405 Method Not Allowed"
+    assert headers["Allow"] == "GET, HEAD"
+    assert scrape.budgets == []
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        (":9869", ("", 9869)),
+        ("127.0.0.1:9869", ("127.0.0.1", 9869)),
+        ("[::1]:9869", ("::1", 9869)),
+        ("localhost:0", ("localhost", 0)),
+    ],
+)
+def test_listen_addresses(address, expected) -> None:
+    assert parse_listen_address(address) == expected
+
+
+@pytest.mark.parametrize("address", ["9869", "::1:9869", "host:", "host:70000", "host:http"])
+def test_bad_listen_addresses(address) -> None:
+    with pytest.raises(ValueError, match=r"9869|port|brackets|host"):
+        parse_listen_address(address)
+
+
+@pytest.fixture
+def served(app) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_server_serves_the_app_over_http(served) -> None:
+    with urllib.request.urlopen(f"{served}/metrics", timeout=5) as response:
+        assert b"test_value" in response.read()
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(f"{served}/nope", timeout=5)
+    assert caught.value.code == 404
+
+
+def test_ipv6_loopback_listens() -> None:
+    server = make_server("::1", 0, make_app(RecordingScrape()))
+    try:
+        assert server.server_address[0] == "::1"
+    finally:
+        server.server_close()

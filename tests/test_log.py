@@ -1,0 +1,61 @@
+"""exporter/log.py: one parseable line per event in logfmt and JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from exporter.log import JsonFormatter, LogfmtFormatter, configure_logging
+
+
+def record(message: str, **extra: object) -> logging.LogRecord:
+    log_record = logging.LogRecord(
+        "exporter.test", logging.WARNING, __file__, 1, message, None, None
+    )
+    log_record.__dict__.update(extra)
+    return log_record
+
+
+def test_logfmt_quotes_values_that_need_it() -> None:
+    line = LogfmtFormatter().format(record("collection failed", region="eu-west-1", note='a "b"'))
+
+    assert " level=warn logger=exporter.test " in line
+    assert 'msg="collection failed"' in line
+    assert "region=eu-west-1" in line
+    assert 'note="a \\"b\\""' in line
+    assert "\n" not in line
+
+
+def test_logfmt_keeps_newlines_on_one_line() -> None:
+    line = LogfmtFormatter().format(record("x", reason="two\nlines"))
+    assert 'reason="two\\nlines"' in line
+
+
+def test_json_is_one_object_per_line() -> None:
+    line = JsonFormatter().format(record("collection failed", region="eu-west-1", count=3))
+    document = json.loads(line)
+    assert document["msg"] == "collection failed"
+    assert document["level"] == "warn"
+    assert (document["region"], document["count"]) == ("eu-west-1", 3)
+    assert document["ts"].endswith("+00:00")
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("level", ["debug", "info"])
+def test_aws_libraries_never_log_below_warning(level: str) -> None:
+    """botocore's debug output contains signed headers and session tokens."""
+    configure_logging(level, "logfmt")
+    assert logging.getLogger("botocore").getEffectiveLevel() == logging.WARNING
+    assert logging.getLogger("urllib3").getEffectiveLevel() == logging.WARNING
+    assert logging.getLogger().level == logging.getLevelName(level.upper())

@@ -1,0 +1,279 @@
+"""Checks of the shipped alert rules, their promtool unit tests, the runbook and example configs.
+
+Runs promtool and amtool (Debian packages `prometheus` and `prometheus-alertmanager`, or the
+binaries named by $PROMTOOL / $AMTOOL). A missing binary fails the test: these checks guard
+the alerting contract and must never be skipped silently. No exporter is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+RULES_FILE = REPO / "alerts" / "conformance-pack-exporter.rules.yml"
+RULE_TESTS_DIR = REPO / "alerts" / "tests"
+RUNBOOK = REPO / "docs" / "runbook.md"
+PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
+ALERTMANAGER_CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
+
+JOB = "conformance-pack-exporter"
+RUNBOOK_URL_PREFIX = (
+    "https://github.com/conformance-pack-exporter/conformance-pack-exporter"
+    "/blob/main/docs/runbook.md#"
+)
+SEVERITIES = ("critical", "warning")
+REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
+# Labels that identify what an alert is about; when an alert carries one, its summary or
+# description must show it.
+IDENTIFYING_LABELS = ("conformance_pack", "account_id", "region", "state", "reason", "outcome")
+# An alert rule's `for:` line, as a test rewrites it to shorten waits.
+FOR_LINE = re.compile(r"^(?P<indent>\s+)for:\s*\S+\s*$", re.MULTILINE)
+TOOL_TIMEOUT_SECONDS = 120
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse one YAML file, failing with its path when it is unreadable."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        pytest.fail(f"cannot load {path.relative_to(REPO)}: {error}")
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    """Return every alerting rule of the shipped rule file, in file order."""
+    groups = load_yaml(RULES_FILE)["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+def rule_test_files() -> list[Path]:
+    """Return the promtool unit-test files under alerts/tests."""
+    return sorted(RULE_TESTS_DIR.glob("*.yml"))
+
+
+def alert_rule_tests() -> list[dict[str, Any]]:
+    """Return every `alert_rule_test` case of every promtool test file."""
+    cases: list[dict[str, Any]] = []
+    for path in rule_test_files():
+        for test in load_yaml(path)["tests"]:
+            cases.extend(test.get("alert_rule_test") or [])
+    return cases
+
+
+def rewrite_for_durations(rules_text: str, duration: str) -> tuple[str, int]:
+    """Set every `for:` of a rule file's text to `duration`; return the text and the count.
+
+    Used to shorten waits in a temporary copy of the rules (end-to-end tests).
+    """
+    return FOR_LINE.subn(lambda match: f"{match['indent']}for: {duration}", rules_text)
+
+
+def github_anchors(markdown: str) -> set[str]:
+    """Return the anchors GitHub generates for the headings of a Markdown document."""
+    anchors: set[str] = set()
+    seen: Counter[str] = Counter()
+    in_fence = False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+            continue
+        heading = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if in_fence or heading is None:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+        anchors.add(f"{slug}-{seen[slug]}" if seen[slug] else slug)
+        seen[slug] += 1
+    return anchors
+
+
+def find_tool(name: str, env_var: str) -> str:
+    """Locate a Prometheus tool, failing (never skipping) when it is not installed."""
+    path = os.environ.get(env_var) or shutil.which(name)
+    if not path:
+        pytest.fail(
+            f"{name} not found: install it (Debian: apt-get install "
+            f"{'prometheus' if name == 'promtool' else 'prometheus-alertmanager'}) "
+            f"or set ${env_var} to its path"
+        )
+    return path
+
+
+def run_tool(*args: str | Path) -> str:
+    """Run a tool from the repository root and return its output; fail with it on error."""
+    command = [str(arg) for arg in args]
+    try:
+        result = subprocess.run(
+            command,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        pytest.fail(f"{' '.join(command)} could not run: {error}")
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited with {result.returncode}:\n{output}")
+    return output
+
+
+def promtool() -> str:
+    """Path of promtool; called inside each test so that a missing binary is a FAILED test."""
+    return find_tool("promtool", "PROMTOOL")
+
+
+def amtool() -> str:
+    """Path of amtool; called inside each test so that a missing binary is a FAILED test."""
+    return find_tool("amtool", "AMTOOL")
+
+
+ALERTS = alert_rules()
+ALERT_IDS = [rule["alert"] for rule in ALERTS]
+
+
+def test_promtool_check_rules():
+    run_tool(promtool(), "check", "rules", RULES_FILE)
+
+
+def test_rule_test_files_exist():
+    assert rule_test_files(), f"no promtool test files in {RULE_TESTS_DIR.relative_to(REPO)}"
+
+
+@pytest.mark.parametrize("test_file", rule_test_files(), ids=lambda path: path.name)
+def test_promtool_test_rules(test_file):
+    run_tool(promtool(), "test", "rules", test_file)
+
+
+def test_promtool_check_prometheus_config():
+    run_tool(promtool(), "check", "config", PROMETHEUS_CONFIG)
+
+
+def test_prometheus_config_loads_the_shipped_rules():
+    config = load_yaml(PROMETHEUS_CONFIG)
+    rule_files = [(PROMETHEUS_CONFIG.parent / path).resolve() for path in config["rule_files"]]
+    assert rule_files == [RULES_FILE]
+    [job] = [job for job in config["scrape_configs"] if job["job_name"] == JOB]
+    assert job["static_configs"][0]["targets"] == ["localhost:9869"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["scrape_timeout"] == "30s", "the rules and runbook assume a 30s scrape timeout"
+    alertmanagers = config["alerting"]["alertmanagers"]
+    assert alertmanagers[0]["static_configs"][0]["targets"] == ["localhost:9093"]
+
+
+def test_amtool_check_alertmanager_config():
+    run_tool(amtool(), "check-config", ALERTMANAGER_CONFIG)
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_alertmanager_routes_by_severity(severity):
+    run_tool(
+        amtool(),
+        "config",
+        "routes",
+        "test",
+        f"--config.file={ALERTMANAGER_CONFIG}",
+        f"--verify.receivers={severity}",
+        f"severity={severity}",
+        "alertname=ConformancePackFailed",
+    )
+
+
+def test_rule_file_has_alerts():
+    assert ALERTS, f"no alerting rules in {RULES_FILE.relative_to(REPO)}"
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_alert_has_severity_and_annotations(rule):
+    assert rule.get("labels", {}).get("severity") in SEVERITIES
+    annotations = rule.get("annotations", {})
+    for name in REQUIRED_ANNOTATIONS:
+        assert str(annotations.get(name, "")).strip(), f"missing annotation {name}"
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_runbook_url_points_at_a_runbook_heading(rule):
+    url = rule["annotations"]["runbook_url"]
+    assert url.startswith(RUNBOOK_URL_PREFIX)
+    anchor = url.removeprefix(RUNBOOK_URL_PREFIX)
+    assert anchor in github_anchors(RUNBOOK.read_text(encoding="utf-8")), (
+        f"docs/runbook.md has no heading for #{anchor}"
+    )
+
+
+def test_each_alert_has_its_own_runbook_anchor():
+    urls = Counter(rule["annotations"]["runbook_url"] for rule in ALERTS)
+    assert [url for url, count in urls.items() if count > 1] == []
+
+
+def test_alert_names_are_unique():
+    assert [name for name, count in Counter(ALERT_IDS).items() if count > 1] == []
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_alert_has_a_firing_test_case(rule):
+    firing = [
+        case
+        for case in alert_rule_tests()
+        if case["alertname"] == rule["alert"] and case.get("exp_alerts")
+    ]
+    assert firing, f"no promtool test case expects {rule['alert']} to fire"
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_alert_has_a_silent_test_case(rule):
+    silent = [
+        case
+        for case in alert_rule_tests()
+        if case["alertname"] == rule["alert"] and not case.get("exp_alerts")
+    ]
+    assert silent, f"no promtool test case expects {rule['alert']} to stay silent"
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_annotations_name_what_the_alert_is_about(rule):
+    """Every identifying label a firing test case shows must appear in the annotations."""
+    text = rule["annotations"]["summary"] + rule["annotations"]["description"]
+    labels = {
+        label
+        for case in alert_rule_tests()
+        if case["alertname"] == rule["alert"]
+        for expected in case.get("exp_alerts") or []
+        for label in expected.get("exp_labels", {})
+    }
+    missing = [
+        label
+        for label in IDENTIFYING_LABELS
+        if label in labels and not re.search(rf"\$labels\.{label}\b", text)
+    ]
+    assert missing == []
+
+
+def test_failed_alert_reports_the_status_reason():
+    [rule] = [rule for rule in ALERTS if rule["alert"] == "ConformancePackFailed"]
+    assert "aws_config_conformance_pack_status_reason_info" in rule["expr"]
+    assert "$labels.reason" in rule["annotations"]["description"]
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_alert_waits_with_an_explicit_for(rule):
+    assert rule.get("for"), f"{rule['alert']} has no `for:`; tests shorten waits through it"
+
+
+def test_for_durations_can_be_rewritten_in_a_copy(tmp_path):
+    rules_text, count = rewrite_for_durations(RULES_FILE.read_text(encoding="utf-8"), "1s")
+    assert count == len(ALERTS), "every alert needs exactly one `for:` line, and nothing else"
+    copy = tmp_path / RULES_FILE.name
+    copy.write_text(rules_text, encoding="utf-8")
+    run_tool(promtool(), "check", "rules", copy)
+    groups = load_yaml(copy)["groups"]
+    rewritten = [rule for group in groups for rule in group["rules"] if "alert" in rule]
+    assert {rule["for"] for rule in rewritten} == {"1s"}

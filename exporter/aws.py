@@ -17,6 +17,8 @@ import boto3
 import botocore.config
 import botocore.exceptions
 import botocore.parsers
+import botocore.session
+import botocore.utils
 
 from exporter import __version__
 from exporter.config import Config
@@ -66,6 +68,26 @@ class DeadlineExceededError(Exception):
 
 
 _deadline = threading.local()
+
+
+def _epoch_or_parsed(value: Any) -> Any:
+    """Keep the JSON protocol's epoch numbers as floats; parse anything else as botocore does.
+
+    botocore turns each into a datetime through dateutil's tz conversion, which was 40 % of
+    the CPU a page of 20 pack statuses cost.
+    """
+    if isinstance(value, int | float):
+        return float(value)
+    return botocore.utils.parse_timestamp(value)
+
+
+def new_session(**settings: Any) -> boto3.Session:
+    """A boto3 session whose clients parse timestamps cheaply; settings go to boto3.Session."""
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=_epoch_or_parsed
+    )
+    return boto3.Session(botocore_session=core, **settings)
 
 
 def error_code(error: BaseException) -> str:

@@ -12,12 +12,11 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-import boto3
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import Metric
 
 from exporter import __version__
-from exporter.aws import Account, ApiCallCounter, pack_states
+from exporter.aws import Account, ApiCallCounter, new_session, pack_states
 from exporter.collector import ConformancePackCollector, Target
 from exporter.config import Config, ConfigError, load_config
 from exporter.http import make_app, make_server, parse_listen_address
@@ -107,14 +106,14 @@ def run(argv: Sequence[str]) -> int:
         simulator = ConfigSimulator(demo_scenario(time.time()))
         simulator.start()
         endpoint_url = simulator.url
-        session = boto3.Session(
+        session = new_session(
             aws_access_key_id="AKIADEMODEMODEMODEMO",
             aws_secret_access_key="demo-secret-access-key",  # noqa: S106 - simulator only
             region_name=DEMO_REGIONS[0],
         )
         regions = config.regions or DEMO_REGIONS
     else:
-        session = boto3.Session()
+        session = new_session()
         # botocore reads AWS_DEFAULT_REGION and profiles; most other SDKs also read AWS_REGION.
         default_region = session.region_name or os.environ.get("AWS_REGION")
         regions = config.regions or ((default_region,) if default_region else ())

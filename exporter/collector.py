@@ -16,7 +16,13 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from exporter.aws import Account, ApiCallCounter, error_code, fetch_pack_statuses
-from exporter.metrics import TargetResult, api_requests_family, pack_families
+from exporter.metrics import (
+    TargetResult,
+    TargetSamples,
+    api_requests_family,
+    assemble_families,
+    target_samples,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +76,7 @@ class ConformancePackCollector:
         """Read every target in parallel; targets unfinished after `timeout_seconds` fail."""
         started = time.monotonic()
         deadline = started + timeout_seconds
-        futures: dict[Future[TargetResult], Target] = {
+        futures: dict[Future[TargetSamples], Target] = {
             self._pool.submit(self._collect_target, target, deadline): target
             for target in self._targets
         }
@@ -85,15 +91,14 @@ class ConformancePackCollector:
                 "collection failed",
                 extra={"region": target.region, "error_code": "timeout"},
             )
-            results.append(
-                TargetResult(
-                    account_id=target.account.account_id or "",
-                    region=target.region,
-                    success=False,
-                    duration_seconds=time.monotonic() - started,
-                )
+            timed_out = TargetResult(
+                account_id=target.account.account_id or "",
+                region=target.region,
+                success=False,
+                duration_seconds=time.monotonic() - started,
             )
-        families = pack_families(results, self._states, self._export_status_reason)
+            results.append(self._samples(timed_out))
+        families = assemble_families(results, self._export_status_reason)
         families.append(api_requests_family(self._counter.samples()))
         return families
 
@@ -101,7 +106,11 @@ class ConformancePackCollector:
         """Stop the worker threads without waiting for calls still in flight."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _collect_target(self, target: Target, deadline: float) -> TargetResult:
+    def _samples(self, result: TargetResult) -> TargetSamples:
+        return target_samples(result, self._states, self._export_status_reason)
+
+    def _collect_target(self, target: Target, deadline: float) -> TargetSamples:
+        """Runs in a worker, so building samples overlaps other targets' network waits."""
         started = time.monotonic()
         try:
             statuses = fetch_pack_statuses(target.client, self._pack_names, deadline)
@@ -111,18 +120,20 @@ class ConformancePackCollector:
                 extra={"region": target.region, "error_code": error_code(error)},
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
-            return TargetResult(
+            failed = TargetResult(
                 account_id=target.account.resolve_account_id(),
                 region=target.region,
                 success=False,
                 duration_seconds=time.monotonic() - started,
             )
+            return self._samples(failed)
         for status in statuses:
             target.account.observe_arn(str(status.get("ConformancePackArn", "")))
-        return TargetResult(
+        collected = TargetResult(
             account_id=target.account.resolve_account_id(),
             region=target.region,
             success=True,
             duration_seconds=time.monotonic() - started,
             pack_statuses=statuses,
         )
+        return self._samples(collected)

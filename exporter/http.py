@@ -11,15 +11,16 @@ import html
 import logging
 import math
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client.core import Metric
-from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.exposition import gzip_accepted
 
 from exporter import __version__
+from exporter.exposition import choose_encoder
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +30,6 @@ Scrape = Callable[[float], list[Metric]]
 
 TIMEOUT_HEADER = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"
 MAX_SCRAPE_TIMEOUT_SECONDS = 600.0
-
-
-class _CollectedFamilies:
-    """Lets prometheus_client's encoders write families that were already collected."""
-
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterator[Metric]:
-        return iter(self._families)
 
 
 def scrape_budget(header: str | None, default_seconds: float, offset_seconds: float) -> float:
@@ -106,7 +97,7 @@ def make_app(
             environ.get(TIMEOUT_HEADER), default_timeout_seconds, timeout_offset_seconds
         )
         encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-        body = encoder(_CollectedFamilies(scrape(budget)))
+        body = encoder(scrape(budget))
         headers = []
         if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
             body = gzip.compress(body, compresslevel=6)

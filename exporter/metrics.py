@@ -25,6 +25,7 @@ from typing import Any
 import boto3
 import botocore
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.samples import Sample
 
 from exporter import __version__
 
@@ -53,83 +54,102 @@ class TargetResult:
     pack_statuses: Sequence[Mapping[str, Any]] = ()
 
 
+HELP = {
+    STATE: "Deployment state of the conformance pack: 1 for the current state, 0 for the others.",
+    INFO: "Conformance pack metadata; always 1. Empty stack_arn or type: AWS did not report it.",
+    LAST_UPDATE_REQUESTED: (
+        "Unix time of the last create, update or delete requested for the conformance pack."
+    ),
+    LAST_UPDATE_COMPLETED: (
+        "Unix time the last requested change completed; absent while AWS reports none."
+    ),
+    STATUS_REASON: (
+        "Why the conformance pack is in its state, verbatim from AWS; present only when non-empty."
+    ),
+    SCRAPE_SUCCESS: (
+        "1 if the conformance packs of this account and region were read in this scrape, else 0."
+    ),
+    SCRAPE_DURATION: (
+        "Seconds this scrape spent reading the conformance packs of this account and region."
+    ),
+}
+PACK_FAMILIES = (STATE, INFO, LAST_UPDATE_REQUESTED, LAST_UPDATE_COMPLETED, STATUS_REASON)
+TARGET_FAMILIES = (SCRAPE_SUCCESS, SCRAPE_DURATION)
+
+
+@dataclass(frozen=True)
+class TargetSamples:
+    """One target's samples by family name, built as soon as its collection ends."""
+
+    account_id: str
+    region: str
+    samples: Mapping[str, Sequence[Sample]]
+
+
 def _timestamp(value: datetime | float) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+def target_samples(
+    result: TargetResult, states: Sequence[str], export_status_reason: bool
+) -> TargetSamples:
+    """Every sample of one target; a state the model doesn't know is still exported with 1."""
+    samples: dict[str, list[Sample]] = {name: [] for name in (*PACK_FAMILIES, *TARGET_FAMILIES)}
+    target = {"account_id": result.account_id, "region": result.region}
+    samples[SCRAPE_SUCCESS].append(Sample(SCRAPE_SUCCESS, target, float(result.success)))
+    samples[SCRAPE_DURATION].append(Sample(SCRAPE_DURATION, target, result.duration_seconds))
+    if not result.success:
+        return TargetSamples(result.account_id, result.region, samples)
+    state_samples = samples[STATE]
+    for pack in sorted(result.pack_statuses, key=lambda p: str(p["ConformancePackName"])):
+        labels = {**target, "conformance_pack": pack["ConformancePackName"]}
+        current = pack["ConformancePackState"]
+        for known in states:
+            state_samples.append(
+                Sample(STATE, {**labels, "state": known}, 1.0 if known == current else 0.0)
+            )
+        if current not in states:
+            state_samples.append(Sample(STATE, {**labels, "state": current}, 1.0))
+        info = {
+            **labels,
+            "conformance_pack_id": pack["ConformancePackId"],
+            "conformance_pack_arn": pack["ConformancePackArn"],
+            "stack_arn": pack.get("StackArn", ""),
+            "type": pack.get("Type", ""),
+        }
+        samples[INFO].append(Sample(INFO, info, 1.0))
+        requested = _timestamp(pack["LastUpdateRequestedTime"])
+        samples[LAST_UPDATE_REQUESTED].append(Sample(LAST_UPDATE_REQUESTED, labels, requested))
+        if "LastUpdateCompletedTime" in pack:
+            completed = _timestamp(pack["LastUpdateCompletedTime"])
+            samples[LAST_UPDATE_COMPLETED].append(Sample(LAST_UPDATE_COMPLETED, labels, completed))
+        reason = pack.get("ConformancePackStatusReason", "")
+        if export_status_reason and reason:
+            samples[STATUS_REASON].append(Sample(STATUS_REASON, {**labels, "reason": reason}, 1.0))
+    return TargetSamples(result.account_id, result.region, samples)
+
+
+def assemble_families(targets: Iterable[TargetSamples], export_status_reason: bool) -> list[Metric]:
+    """The pack and target families, targets in a stable order."""
+    ordered = sorted(targets, key=lambda t: (t.account_id, t.region))
+    names = [name for name in PACK_FAMILIES if export_status_reason or name != STATUS_REASON]
+    families: list[Metric] = []
+    for name in (*names, *TARGET_FAMILIES):
+        family = Metric(name, HELP[name], "gauge")
+        for target in ordered:
+            family.samples.extend(target.samples[name])
+        families.append(family)
+    return families
 
 
 def pack_families(
     results: Iterable[TargetResult], states: Sequence[str], export_status_reason: bool
 ) -> list[Metric]:
-    """Families for every pack and target; a state the model doesn't know is still exported."""
-    state = GaugeMetricFamily(
-        STATE,
-        "Deployment state of the conformance pack: 1 for the current state, 0 for the others.",
-        labels=(*PACK_LABELS, "state"),
+    """Families for every pack and target, from collection results."""
+    return assemble_families(
+        (target_samples(result, states, export_status_reason) for result in results),
+        export_status_reason,
     )
-    info = GaugeMetricFamily(
-        INFO,
-        "Conformance pack metadata; always 1. Empty stack_arn or type: AWS did not report it.",
-        labels=(*PACK_LABELS, "conformance_pack_id", "conformance_pack_arn", "stack_arn", "type"),
-    )
-    requested = GaugeMetricFamily(
-        LAST_UPDATE_REQUESTED,
-        "Unix time of the last create, update or delete requested for the conformance pack.",
-        labels=PACK_LABELS,
-    )
-    completed = GaugeMetricFamily(
-        LAST_UPDATE_COMPLETED,
-        "Unix time the last requested change completed; absent while AWS reports none.",
-        labels=PACK_LABELS,
-    )
-    reason = GaugeMetricFamily(
-        STATUS_REASON,
-        "Why the conformance pack is in its state, verbatim from AWS; present only when non-empty.",
-        labels=(*PACK_LABELS, "reason"),
-    )
-    success = GaugeMetricFamily(
-        SCRAPE_SUCCESS,
-        "1 if the conformance packs of this account and region were read in this scrape, else 0.",
-        labels=TARGET_LABELS,
-    )
-    duration = GaugeMetricFamily(
-        SCRAPE_DURATION,
-        "Seconds this scrape spent reading the conformance packs of this account and region.",
-        labels=TARGET_LABELS,
-    )
-    for result in sorted(results, key=lambda r: (r.account_id, r.region)):
-        target = [result.account_id, result.region]
-        success.add_metric(target, 1.0 if result.success else 0.0)
-        duration.add_metric(target, result.duration_seconds)
-        if not result.success:
-            continue
-        for pack in sorted(result.pack_statuses, key=lambda p: str(p["ConformancePackName"])):
-            labels = [*target, pack["ConformancePackName"]]
-            current = pack["ConformancePackState"]
-            for known in states:
-                state.add_metric([*labels, known], 1.0 if known == current else 0.0)
-            if current not in states:
-                state.add_metric([*labels, current], 1.0)
-            info.add_metric(
-                [
-                    *labels,
-                    pack["ConformancePackId"],
-                    pack["ConformancePackArn"],
-                    pack.get("StackArn", ""),
-                    pack.get("Type", ""),
-                ],
-                1.0,
-            )
-            requested.add_metric(labels, _timestamp(pack["LastUpdateRequestedTime"]))
-            if "LastUpdateCompletedTime" in pack:
-                completed.add_metric(labels, _timestamp(pack["LastUpdateCompletedTime"]))
-            status_reason = pack.get("ConformancePackStatusReason", "")
-            if export_status_reason and status_reason:
-                reason.add_metric([*labels, status_reason], 1.0)
-    families: list[Metric] = [state, info, requested, completed]
-    if export_status_reason:
-        families.append(reason)
-    families += [success, duration]
-    return families
 
 
 def api_requests_family(samples: Iterable[tuple[str, str, str, str, int]]) -> Metric:

@@ -25,6 +25,10 @@ from exporter.config import Config
 
 log = logging.getLogger(__name__)
 
+# Every AWS operation the exporter may call, as IAM actions. Clients refuse any other
+# operation (see `restrict_to_iam_actions`), so deploy/iam/ can be checked against this.
+IAM_ACTIONS = frozenset({"config:DescribeConformancePackStatus", "sts:GetCallerIdentity"})
+
 OPERATION = "describe_conformance_pack_status"
 RESULT_KEY = "ConformancePackStatusDetails"
 PAGE_SIZE = 20
@@ -61,6 +65,10 @@ COMMON_ERROR_CODES = frozenset(
 
 class InvalidResponseError(Exception):
     """AWS answered 2xx but the body lacked the result (botocore parses garbage as `{}`)."""
+
+
+class UnlistedOperationError(Exception):
+    """A code path tried an AWS operation missing from IAM_ACTIONS (a bug, caught in tests)."""
 
 
 class DeadlineExceededError(Exception):
@@ -129,6 +137,21 @@ def _attempt_outcome(
     if output_shape is not None and not any(name in parsed for name in output_shape.members):
         return "invalid_response"
     return "success"
+
+
+def restrict_to_iam_actions(client: Any) -> None:
+    """Make `client` refuse operations outside IAM_ACTIONS before sending anything."""
+    service_model = client.meta.service_model
+    prefix = service_model.signing_name
+
+    def check(model: Any, **_: Any) -> None:
+        action = f"{prefix}:{model.name}"
+        if action not in IAM_ACTIONS:
+            raise UnlistedOperationError(f"{action} is not in exporter.aws.IAM_ACTIONS")
+
+    client.meta.events.register(
+        f"before-parameter-build.{service_model.service_id.hyphenize()}", check
+    )
 
 
 class ApiCallCounter:
@@ -200,12 +223,13 @@ class Account:
             client = session.client(
                 "config", region_name=region, endpoint_url=endpoint_url, config=client_config
             )
-            counter.attach(client, self, region)
             self.clients[region] = client
         self.sts_client = session.client(
             "sts", region_name=regions[0], endpoint_url=endpoint_url, config=client_config
         )
-        counter.attach(self.sts_client, self, regions[0])
+        for region, client in [*self.clients.items(), (regions[0], self.sts_client)]:
+            restrict_to_iam_actions(client)
+            counter.attach(client, self, region)
 
     def observe_arn(self, arn: str) -> None:
         """Learn the account id from a resource ARN, saving the STS call."""

@@ -14,10 +14,12 @@ import botocore.exceptions
 import pytest
 
 from exporter.aws import (
+    IAM_ACTIONS,
     Account,
     ApiCallCounter,
     DeadlineExceededError,
     InvalidResponseError,
+    UnlistedOperationError,
     _attempt_outcome,
     error_code,
     fetch_pack_statuses,
@@ -157,3 +159,15 @@ def test_connection_errors() -> None:
     assert error_code(error) == "connection_error"
     assert error_code(botocore.exceptions.NoCredentialsError()) == "no_credentials"
     assert error_code(ValueError()) == "other"
+
+
+def test_clients_refuse_operations_missing_from_the_iam_list(simulator) -> None:
+    account = make_account(simulator, ApiCallCounter())
+
+    with pytest.raises(UnlistedOperationError, match="config:DescribeConfigRules"):
+        account.clients["us-east-1"].describe_config_rules()
+    with pytest.raises(UnlistedOperationError, match="sts:GetSessionToken"):
+        account.sts_client.get_session_token()
+
+    assert simulator.calls() == 0
+    assert {"config:DescribeConformancePackStatus", "sts:GetCallerIdentity"} <= IAM_ACTIONS

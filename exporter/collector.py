@@ -7,6 +7,7 @@ One failing target never blanks another: each target's errors are caught here, t
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -87,17 +88,7 @@ class ConformancePackCollector:
                 results.append(future.result())
                 continue
             future.cancel()
-            log.warning(
-                "collection failed",
-                extra={"region": target.region, "error_code": "timeout"},
-            )
-            timed_out = TargetResult(
-                account_id=target.account.account_id or "",
-                region=target.region,
-                success=False,
-                duration_seconds=time.monotonic() - started,
-            )
-            results.append(self._samples(timed_out))
+            results.append(self._failed(target, "timeout", started, target.account.account_id))
         families = assemble_families(results, self._export_status_reason)
         families.append(api_requests_family(self._counter.samples()))
         return families
@@ -109,24 +100,31 @@ class ConformancePackCollector:
     def _samples(self, result: TargetResult) -> TargetSamples:
         return target_samples(result, self._states, self._export_status_reason)
 
+    def _failed(
+        self, target: Target, code: str, started: float, account_id: str | None
+    ) -> TargetSamples:
+        """Log the one line a failed target gets, and report it with `scrape_success` 0."""
+        log.warning(
+            "collection failed",
+            extra={"account_id": account_id or "", "region": target.region, "error_code": code},
+            exc_info=log.isEnabledFor(logging.DEBUG) and sys.exc_info()[0] is not None,
+        )
+        failed = TargetResult(
+            account_id=account_id or "",
+            region=target.region,
+            success=False,
+            duration_seconds=time.monotonic() - started,
+        )
+        return self._samples(failed)
+
     def _collect_target(self, target: Target, deadline: float) -> TargetSamples:
         """Runs in a worker, so building samples overlaps other targets' network waits."""
         started = time.monotonic()
         try:
             statuses = fetch_pack_statuses(target.client, self._pack_names, deadline)
         except Exception as error:
-            log.warning(
-                "collection failed",
-                extra={"region": target.region, "error_code": error_code(error)},
-                exc_info=log.isEnabledFor(logging.DEBUG),
-            )
-            failed = TargetResult(
-                account_id=target.account.resolve_account_id(),
-                region=target.region,
-                success=False,
-                duration_seconds=time.monotonic() - started,
-            )
-            return self._samples(failed)
+            account_id = target.account.resolve_account_id()
+            return self._failed(target, error_code(error), started, account_id)
         for status in statuses:
             target.account.observe_arn(str(status.get("ConformancePackArn", "")))
         collected = TargetResult(

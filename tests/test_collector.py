@@ -215,3 +215,17 @@ def test_collect_uses_the_default_timeout(account, stubbers) -> None:
 
     assert STATE in names
     assert "aws_config_exporter_api_requests" in names
+
+
+def test_traceback_only_at_debug_level(account, stubbers, caplog) -> None:
+    stub_pages(stubbers["us-east-1"], [pack_status("healthy")])
+    stubbers["eu-west-1"].add_client_error(OPERATION, "AccessDeniedException")
+
+    with caplog.at_level(logging.DEBUG, logger="exporter"):
+        scrape(make_collector(account, concurrency=1))
+
+    [failure] = [r for r in caplog.records if r.getMessage() == "collection failed"]
+    assert failure.exc_info is not None
+    assert failure.exc_info[0] is not None
+    assert failure.exc_info[0].__name__ == "ClientError"
+    assert failure.account_id == ACCOUNT

@@ -35,11 +35,38 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {subject}{message}")
 
 
+ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+SESSION_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{2,64}$")
+EXTERNAL_ID_PATTERN = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+PROFILE_PATTERN = re.compile(r"^[\w+=,.@:/-]{1,128}$")
+NAME_PATTERN = re.compile(r"^[\w.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One account to read: a role to assume, a named profile, or (neither) the default chain."""
+
+    name: str = ""
+    role_arn: str = ""
+    external_id: str = ""
+    session_name: str = "conformance-pack-exporter"
+    duration_seconds: int = 3600
+    profile: str = ""
+    regions: tuple[str, ...] = ()
+
+    @property
+    def account_id(self) -> str:
+        """The id in the role ARN; '' when it has to be learned."""
+        return self.role_arn.split(":")[4] if self.role_arn else ""
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything the exporter can be told; the defaults are safe for a 10 s scrape timeout."""
 
     regions: tuple[str, ...] = ()
+    accounts: tuple[AccountConfig, ...] = ()
+    min_interval_seconds: float = 0.0
     conformance_packs: tuple[str, ...] = ()
     export_status_reason: bool = True
     concurrency: int = 16
@@ -58,11 +85,15 @@ class _Field:
 
 
 class _InvalidValueError(Exception):
-    """Raised by converters; carries the node that is wrong so the error gets its line."""
+    """Raised by converters; carries the node that is wrong so the error gets its line.
 
-    def __init__(self, message: str, node: yaml.Node) -> None:
+    `key` is set for errors inside nested mappings (e.g. `accounts[2].role_arn`).
+    """
+
+    def __init__(self, message: str, node: yaml.Node, key: str | None = None) -> None:
         super().__init__(message)
         self.node = node
+        self.key = key
 
 
 def _type_name(value: Any) -> str:
@@ -86,6 +117,15 @@ def _string_list(pattern: re.Pattern[str], what: str, max_items: int | None = No
         if max_items is not None and len(value) > max_items:
             raise _InvalidValueError(f"at most {max_items} {what} are allowed", node)
         return tuple(value)
+
+    return _Field(convert)
+
+
+def _string(pattern: re.Pattern[str], what: str) -> _Field:
+    def convert(value: Any, node: yaml.Node) -> str:
+        if not isinstance(value, str) or not pattern.match(value):
+            raise _InvalidValueError(f"{value!r} is not a valid {what}", node)
+        return value
 
     return _Field(convert)
 
@@ -123,8 +163,72 @@ def _seconds(minimum: float, maximum: float) -> _Field:
     return _Field(convert)
 
 
+def _mapping_values(
+    value: Any, node: yaml.Node, fields: dict[str, _Field], where: str
+) -> dict[str, Any]:
+    """Convert a YAML mapping key by key: unknown and repeated keys are errors."""
+    if not isinstance(node, yaml.MappingNode) or not isinstance(value, dict):
+        message = f"{where} must be a mapping, got {_type_name(value)}"
+        raise _InvalidValueError(message, node, where or None)
+    values: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        path = f"{where}.{key}" if where else key
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise _InvalidValueError(f"unknown key (known keys: {known})", key_node, path)
+        if key in values:
+            raise _InvalidValueError("appears more than once", key_node, path)
+        try:
+            values[key] = fields[key].convert(value[key], value_node)
+        except _InvalidValueError as invalid:
+            invalid.key = invalid.key or path
+            raise
+    return values
+
+
+_ACCOUNT_FIELDS: dict[str, _Field] = {
+    "name": _string(NAME_PATTERN, "account name (letters, digits, _ . -)"),
+    "role_arn": _string(ROLE_ARN_PATTERN, "IAM role ARN"),
+    "external_id": _string(EXTERNAL_ID_PATTERN, "external id"),
+    "session_name": _string(SESSION_NAME_PATTERN, "role session name"),
+    "duration_seconds": _integer(900, 43200),
+    "profile": _string(PROFILE_PATTERN, "profile name"),
+    "regions": _string_list(REGION_PATTERN, "regions"),
+}
+
+
+def _accounts() -> _Field:
+    def convert(value: Any, node: yaml.Node) -> tuple[AccountConfig, ...]:
+        if not isinstance(value, list) or not isinstance(node, yaml.SequenceNode):
+            raise _InvalidValueError(f"expected a list of accounts, got {_type_name(value)}", node)
+        accounts = []
+        for index, (item, item_node) in enumerate(zip(value, node.value, strict=True)):
+            where = f"accounts[{index + 1}]"
+            fields = _mapping_values(item, item_node, _ACCOUNT_FIELDS, where)
+            if "role_arn" in fields and "profile" in fields:
+                raise _InvalidValueError("give role_arn or profile, not both", item_node, where)
+            if "role_arn" not in fields and (
+                {"external_id", "session_name", "duration_seconds"} & set(fields)
+            ):
+                raise _InvalidValueError(
+                    "external_id, session_name and duration_seconds need role_arn", item_node, where
+                )
+            accounts.append(AccountConfig(**fields))
+        names = [account.name or account.account_id for account in accounts]
+        for index, name in enumerate(names):
+            if name and name in names[:index]:
+                where = f"accounts[{index + 1}]"
+                raise _InvalidValueError(f"{name!r} names two accounts", node.value[index], where)
+        return tuple(accounts)
+
+    return _Field(convert)
+
+
 _FIELDS: dict[str, _Field] = {
     "regions": _string_list(REGION_PATTERN, "regions"),
+    "accounts": _accounts(),
+    "min_interval_seconds": _seconds(0, 3600),
     "conformance_packs": _string_list(PACK_NAME_PATTERN, "conformance pack names", 1000),
     "export_status_reason": _boolean(),
     "concurrency": _integer(1, 256),
@@ -157,20 +261,10 @@ def parse_config(text: str, path: str) -> Config:
     if not isinstance(root, yaml.MappingNode) or not isinstance(document, dict):
         line = None if root is None else _line(root)
         raise ConfigError(path, "the top level must be a mapping of keys to values", line=line)
-
-    values: dict[str, Any] = {}
-    for key_node, value_node in root.value:
-        key = key_node.value
-        if key not in _FIELDS:
-            known = ", ".join(sorted(_FIELDS))
-            raise ConfigError(path, f"unknown key (known keys: {known})", key, _line(key_node))
-        if key in values:
-            raise ConfigError(path, "appears more than once", key, _line(key_node))
-        try:
-            values[key] = _FIELDS[key].convert(document[key], value_node)
-        except _InvalidValueError as invalid:
-            raise ConfigError(path, str(invalid), key, _line(invalid.node)) from None
-    return Config(**values)
+    try:
+        return Config(**_mapping_values(document, root, _FIELDS, ""))
+    except _InvalidValueError as invalid:
+        raise ConfigError(path, str(invalid), invalid.key, _line(invalid.node)) from None
 
 
 def load_config(path: str) -> Config:

@@ -77,3 +77,15 @@ def test_unknown_key_message_lists_known_keys() -> None:
         parse_config("region: us-east-1\n", "c.yml")
     assert "regions" in caught.value.message
     assert str(caught.value).startswith("c.yml:1: key 'region': unknown key")
+
+
+def test_accounts_are_parsed() -> None:
+    config = load_config(str(FIXTURES / "accounts.ok.yml"))
+
+    first, audit, sandbox, home = config.accounts
+    assert first.account_id == "111111111111"
+    assert (first.external_id, first.regions) == ("org-monitoring-7f3a", ("ap-southeast-2",))
+    assert (audit.name, audit.session_name, audit.duration_seconds) == ("audit", "cpe-audit", 900)
+    assert (sandbox.profile, sandbox.account_id) == ("sandbox-readonly", "")
+    assert (home.role_arn, home.profile, home.regions) == ("", "", ())
+    assert config.min_interval_seconds == 30.0

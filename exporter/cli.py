@@ -12,12 +12,13 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+import botocore.session
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import Metric
 
 from exporter import __version__
-from exporter.aws import Account, ApiCallCounter, new_session, pack_states
-from exporter.collector import ConformancePackCollector, Target
+from exporter.aws import ApiCallCounter, Sessions, pack_states
+from exporter.collector import ConformancePackCollector, build_targets
 from exporter.config import Config, ConfigError, load_config
 from exporter.http import make_app, make_server, parse_listen_address
 from exporter.log import LEVELS, configure_logging
@@ -101,37 +102,32 @@ def run(argv: Sequence[str]) -> int:
         return 0
 
     simulator: ConfigSimulator | None = None
-    endpoint_url = None
     if args.demo:
         simulator = ConfigSimulator(demo_scenario(time.time()))
         simulator.start()
-        endpoint_url = simulator.url
-        session = new_session(
-            aws_access_key_id="AKIADEMODEMODEMODEMO",
-            aws_secret_access_key="demo-secret-access-key",  # noqa: S106 - simulator only
-            region_name=DEMO_REGIONS[0],
-        )
-        regions = config.regions or DEMO_REGIONS
+        demo = botocore.session.get_session()
+        demo.set_credentials("AKIADEMODEMODEMODEMO", "demo-secret-access-key")
+        sessions = Sessions(demo, endpoint_url=simulator.url)
+        default_regions: tuple[str, ...] = DEMO_REGIONS
     else:
-        session = new_session()
+        sessions = Sessions()
         # botocore reads AWS_DEFAULT_REGION and profiles; most other SDKs also read AWS_REGION.
-        default_region = session.region_name or os.environ.get("AWS_REGION")
-        regions = config.regions or ((default_region,) if default_region else ())
-    if not regions:
-        return _fail(
-            "no AWS region: set `regions` in the config file, AWS_REGION or AWS_DEFAULT_REGION"
-        )
-
+        region = sessions.base.get_config_variable("region") or os.environ.get("AWS_REGION")
+        default_regions = (region,) if region else ()
     counter = ApiCallCounter()
-    account = Account(session, tuple(regions), config, counter, endpoint_url)
+    try:
+        targets = build_targets(config, sessions, counter, default_regions)
+    except ValueError as error:
+        return _fail(str(error))
     collector = ConformancePackCollector(
-        [Target(account, region) for region in regions],
-        pack_states(account.clients[regions[0]]),
+        targets,
+        pack_states(targets[0].client),
         counter,
         pack_names=config.conformance_packs,
         export_status_reason=config.export_status_reason,
         concurrency=config.concurrency,
         default_timeout_seconds=config.default_scrape_timeout_seconds,
+        min_interval_seconds=config.min_interval_seconds,
     )
     process_registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=process_registry)
@@ -144,8 +140,12 @@ def run(argv: Sequence[str]) -> int:
             *process_registry.collect(),
         ]
 
+    def probe(parameters: dict[str, str], budget_seconds: float) -> list[Metric]:
+        return [*collector.probe(parameters, budget_seconds), build_info]
+
     app = make_app(
         scrape,
+        probe=probe,
         telemetry_path=args.telemetry_path,
         default_timeout_seconds=config.default_scrape_timeout_seconds,
         timeout_offset_seconds=config.scrape_timeout_offset_seconds,
@@ -170,7 +170,7 @@ def run(argv: Sequence[str]) -> int:
         extra={
             "address": args.listen_address,
             "port": server.server_port,
-            "regions": ",".join(regions),
+            "targets": len(targets),
             "demo": args.demo,
             "version": __version__,
         },

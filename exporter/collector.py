@@ -7,17 +7,21 @@ One failing target never blanks another: each target's errors are caught here, t
 from __future__ import annotations
 
 import logging
+import math
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client.core import Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 
-from exporter.aws import Account, ApiCallCounter, error_code, fetch_pack_statuses
+from exporter.aws import Account, ApiCallCounter, Sessions, error_code, fetch_pack_statuses
+from exporter.config import AccountConfig, Config
 from exporter.metrics import (
+    LAST_SUCCESS,
     TargetResult,
     TargetSamples,
     api_requests_family,
@@ -40,8 +44,54 @@ class Target:
         return self.account.clients[self.region]
 
 
+def build_targets(
+    config: Config,
+    sessions: Sessions,
+    counter: ApiCallCounter,
+    default_regions: tuple[str, ...],
+) -> list[Target]:
+    """One target per (account, region); without `accounts`, the default credentials' account.
+
+    An account's regions are its own, else the config's, else `default_regions` (the SDK's).
+
+    Raises ValueError when an account ends up with no region to read.
+    """
+    targets = []
+    for account_config in config.accounts or (AccountConfig(),):
+        regions = account_config.regions or config.regions or default_regions
+        if not regions:
+            raise ValueError(
+                "no AWS region: set `regions` in the config file, AWS_REGION or AWS_DEFAULT_REGION"
+            )
+        account = Account(sessions, account_config, regions, config, counter)
+        targets += [Target(account, region) for region in regions]
+    return targets
+
+
+class UnknownTargetError(LookupError):
+    """A probe asked for an account or region that is not configured."""
+
+
+@dataclass
+class _TargetState:
+    """What one target has in flight and what it last returned; guarded by `lock`."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: Future[TargetSamples] | None = None
+    in_flight_deadline: float = 0.0
+    last: TargetSamples | None = None
+    last_at: float = -math.inf
+    last_success_at: float | None = None
+
+
 class ConformancePackCollector:
-    """A prometheus_client custom collector that reads every target on each collection."""
+    """A prometheus_client custom collector that reads every target on each collection.
+
+    Scrapes share work per target: a scrape that finds a target's call in flight waits for
+    it instead of calling again (two Prometheus replicas cost one set of AWS calls), and
+    with `min_interval_seconds` a result that young is served again. At most one call per
+    target is ever in flight.
+    """
 
     def __init__(
         self,
@@ -53,17 +103,51 @@ class ConformancePackCollector:
         export_status_reason: bool = True,
         concurrency: int = 16,
         default_timeout_seconds: float = 10.0,
+        min_interval_seconds: float = 0.0,
     ) -> None:
-        self._targets = tuple(targets)
+        self.targets = tuple(targets)
         self._states = tuple(states)
         self._counter = counter
         self._pack_names = pack_names
         self._export_status_reason = export_status_reason
         self._default_timeout = default_timeout_seconds
+        self._min_interval = min_interval_seconds
+        self._target_states = {target: _TargetState() for target in self.targets}
         self._pool = ThreadPoolExecutor(
-            max_workers=max(1, min(concurrency, len(self._targets))),
+            max_workers=max(1, min(concurrency, len(self.targets))),
             thread_name_prefix="collect",
         )
+
+    def select(self, account: str, region: str = "") -> list[Target]:
+        """The targets `/probe` asks for: an account by id or name, optionally one region."""
+        if not account:
+            raise UnknownTargetError("the account parameter is required")
+        chosen = [
+            target
+            for target in self.targets
+            if account in (target.account.account_id, target.account.name)
+        ]
+        if not chosen and any(target.account.account_id is None for target in self.targets):
+            # Profile and default-chain accounts learn their id from their first read; ask
+            # STS now (once per account, ever) rather than turn away a valid id.
+            chosen = [t for t in self.targets if t.account.resolve_account_id() == account]
+        if not chosen:
+            known = sorted({t.account.name or t.account.account_id or "" for t in self.targets})
+            raise UnknownTargetError(f"unknown account {account!r}; configured: {known}")
+        if region:
+            regions = sorted({target.region for target in chosen})
+            chosen = [target for target in chosen if target.region == region]
+            if not chosen:
+                raise UnknownTargetError(f"{account!r} has no region {region!r}; it has {regions}")
+        return chosen
+
+    def probe(self, parameters: dict[str, str], timeout_seconds: float) -> list[Metric]:
+        """Collect the targets named by `/probe` parameters (`account`, optional `region`)."""
+        unknown = set(parameters) - {"account", "region"}
+        if unknown:
+            raise UnknownTargetError(f"unknown parameters {sorted(unknown)}; use account, region")
+        targets = self.select(parameters.get("account", ""), parameters.get("region", ""))
+        return self.collect_within(timeout_seconds, targets)
 
     def describe(self) -> list[Metric]:
         """Empty, so registering the collector makes no AWS call."""
@@ -73,29 +157,74 @@ class ConformancePackCollector:
         """Collect with the default timeout (the HTTP layer uses `collect_within`)."""
         yield from self.collect_within(self._default_timeout)
 
-    def collect_within(self, timeout_seconds: float) -> list[Metric]:
-        """Read every target in parallel; targets unfinished after `timeout_seconds` fail."""
+    def collect_within(
+        self, timeout_seconds: float, targets: Sequence[Target] | None = None
+    ) -> list[Metric]:
+        """Read `targets` (default: all) in parallel; those unfinished in time fail."""
         started = time.monotonic()
         deadline = started + timeout_seconds
-        futures: dict[Future[TargetSamples], Target] = {
-            self._pool.submit(self._collect_target, target, deadline): target
-            for target in self._targets
-        }
-        done, _ = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        chosen = self.targets if targets is None else tuple(targets)
+        pending = {target: self._result_for(target, deadline) for target in chosen}
+        futures = [result for result in pending.values() if isinstance(result, Future)]
+        wait(futures, timeout=max(0.0, deadline - time.monotonic()))
         results = []
-        for future, target in futures.items():
-            if future in done:
-                results.append(future.result())
-                continue
-            future.cancel()
-            results.append(self._failed(target, "timeout", started, target.account.account_id))
+        for target, result in pending.items():
+            if isinstance(result, TargetSamples):
+                results.append(result)
+            elif result.done():
+                results.append(result.result())
+            else:
+                results.append(self._failed(target, "timeout", started, target.account.account_id))
         families = assemble_families(results, self._export_status_reason)
-        families.append(api_requests_family(self._counter.samples()))
+        families.append(self._last_success_family(chosen))
+        accounts = {target.account for target in chosen}
+        families.append(api_requests_family(self._counter.samples(accounts)))
         return families
 
     def close(self) -> None:
         """Stop the worker threads without waiting for calls still in flight."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _result_for(self, target: Target, deadline: float) -> Future[TargetSamples] | TargetSamples:
+        """A fresh enough result, the call in flight, or a new call."""
+        state = self._target_states[target]
+        with state.lock:
+            now = time.monotonic()
+            if state.last is not None and now - state.last_at < self._min_interval:
+                return state.last
+            if state.in_flight is not None and not state.in_flight.done():
+                if now < state.in_flight_deadline:
+                    return state.in_flight
+                # A call past its own deadline is still hanging: don't pile another on it.
+                return self._failed(target, "timeout", now, target.account.account_id)
+            future = self._pool.submit(self._collect_target, target, deadline)
+            state.in_flight, state.in_flight_deadline = future, deadline
+        future.add_done_callback(lambda done: self._remember(state, done, deadline))
+        return future
+
+    @staticmethod
+    def _remember(state: _TargetState, future: Future[TargetSamples], deadline: float) -> None:
+        """Keep a result that arrived in time; a late one is dropped, never served later."""
+        if future.cancelled() or future.exception() is not None or time.monotonic() > deadline:
+            return
+        result = future.result()
+        with state.lock:
+            state.last, state.last_at = result, time.monotonic()
+            if result.success:
+                state.last_success_at = time.time()
+
+    def _last_success_family(self, targets: Sequence[Target]) -> Metric:
+        family = GaugeMetricFamily(
+            LAST_SUCCESS,
+            "Unix time of the last successful read of this account and region; with "
+            "min_interval_seconds set, the data served can be up to that old.",
+            labels=("account_id", "region"),
+        )
+        for target in sorted(targets, key=lambda t: (t.account.account_id or "", t.region)):
+            success_at = self._target_states[target].last_success_at
+            if success_at is not None:
+                family.add_metric([target.account.account_id or "", target.region], success_at)
+        return family
 
     def _samples(self, result: TargetResult) -> TargetSamples:
         return target_samples(result, self._states, self._export_status_reason)

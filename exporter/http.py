@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
+from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client.core import Metric
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Scrape = Callable[[float], list[Metric]]
+# A probe gets the query parameters and the scrape budget; LookupError means a bad target.
+Probe = Callable[[dict[str, str], float], list[Metric]]
 
 TIMEOUT_HEADER = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"
 MAX_SCRAPE_TIMEOUT_SECONDS = 600.0
@@ -61,6 +64,7 @@ def _landing_page(telemetry_path: str) -> bytes:
 conformance packs for Prometheus.</p>
 <ul>
 <li><a href="{path}">Metrics</a></li>
+<li>One account: <code>/probe?account=ID&amp;region=REGION</code> (region optional)</li>
 <li><a href="/-/healthy">Health</a></li>
 <li><a href="/-/ready">Readiness</a></li>
 </ul>
@@ -72,17 +76,23 @@ conformance packs for Prometheus.</p>
 def make_app(
     scrape: Scrape,
     *,
+    probe: Probe | None = None,
     telemetry_path: str = "/metrics",
     default_timeout_seconds: float = 10.0,
     timeout_offset_seconds: float = 0.5,
 ) -> WSGIApp:
-    """The exporter's WSGI app; `scrape(seconds)` returns the families to expose."""
+    """The exporter's WSGI app; `scrape(seconds)` returns the families to expose.
+
+    `probe` serves `/probe?account=...&region=...` (the multi-target pattern): a LookupError
+    from it is the client's mistake and answers 400 before any AWS call.
+    """
     landing_page = _landing_page(telemetry_path)
+    routes = {telemetry_path, "/", "/-/healthy", "/-/ready"} | ({"/probe"} if probe else set())
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
-        if path not in (telemetry_path, "/", "/-/healthy", "/-/ready"):
+        if path not in routes:
             return _respond(start_response, method, "404 Not Found", b"Not Found\n")
         if method not in ("GET", "HEAD"):
             headers = [("Allow", "GET, HEAD")]
@@ -96,8 +106,20 @@ def make_app(
         budget = scrape_budget(
             environ.get(TIMEOUT_HEADER), default_timeout_seconds, timeout_offset_seconds
         )
+        if path == telemetry_path:
+            families = scrape(budget)
+        else:
+            assert probe is not None
+            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            if any(len(values) > 1 for values in query.values()):
+                return _respond(start_response, method, "400 Bad Request", b"repeated parameter\n")
+            try:
+                families = probe({name: values[0] for name, values in query.items()}, budget)
+            except LookupError as error:
+                message = f"{error.args[0] if error.args else error}\n".encode()
+                return _respond(start_response, method, "400 Bad Request", message)
         encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-        body = encoder(scrape(budget))
+        body = encoder(families)
         headers = []
         if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
             body = gzip.compress(body, compresslevel=6)

@@ -39,6 +39,7 @@ LAST_UPDATE_COMPLETED = "aws_config_conformance_pack_last_update_completed_times
 STATUS_REASON = "aws_config_conformance_pack_status_reason_info"
 SCRAPE_SUCCESS = "aws_config_exporter_scrape_success"
 SCRAPE_DURATION = "aws_config_exporter_scrape_duration_seconds"
+LAST_SUCCESS = "aws_config_exporter_last_success_timestamp_seconds"
 API_REQUESTS = "aws_config_exporter_api_requests"
 BUILD_INFO = "aws_config_exporter_build_info"
 
@@ -83,6 +84,7 @@ class TargetSamples:
 
     account_id: str
     region: str
+    success: bool
     samples: Mapping[str, Sequence[Sample]]
 
 
@@ -99,7 +101,7 @@ def target_samples(
     samples[SCRAPE_SUCCESS].append(Sample(SCRAPE_SUCCESS, target, float(result.success)))
     samples[SCRAPE_DURATION].append(Sample(SCRAPE_DURATION, target, result.duration_seconds))
     if not result.success:
-        return TargetSamples(result.account_id, result.region, samples)
+        return TargetSamples(result.account_id, result.region, result.success, samples)
     state_samples = samples[STATE]
     for pack in sorted(result.pack_statuses, key=lambda p: str(p["ConformancePackName"])):
         labels = {**target, "conformance_pack": pack["ConformancePackName"]}
@@ -126,7 +128,7 @@ def target_samples(
         reason = pack.get("ConformancePackStatusReason", "")
         if export_status_reason and reason:
             samples[STATUS_REASON].append(Sample(STATUS_REASON, {**labels, "reason": reason}, 1.0))
-    return TargetSamples(result.account_id, result.region, samples)
+    return TargetSamples(result.account_id, result.region, result.success, samples)
 
 
 def assemble_families(targets: Iterable[TargetSamples], export_status_reason: bool) -> list[Metric]:

@@ -15,10 +15,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.aws import Account, ApiCallCounter, Sessions
+from exporter.config import AccountConfig, Config
 
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -73,6 +77,33 @@ class Families:
 def exposition(families: list[Metric]) -> str:
     """The text exposition format, as `/metrics` serves it by default."""
     return generate_latest(Families(families)).decode()
+
+
+def fake_credentials_sessions(
+    endpoint_url: str | None = None, now: Callable[[], datetime] | None = None
+) -> Sessions:
+    """Sessions whose default credentials are fixed fake keys (for Stubber or the simulator)."""
+    core = botocore.session.get_session()
+    core.set_credentials("AKIDTESTTESTTESTTEST", "test-secret-key")
+    core.set_config_variable("region", "us-east-1")
+    return Sessions(core, endpoint_url=endpoint_url, now=now)
+
+
+def make_account(
+    regions: tuple[str, ...],
+    endpoint_url: str | None = None,
+    counter: ApiCallCounter | None = None,
+    account: AccountConfig | None = None,
+    **config: Any,
+) -> Account:
+    """An Account as the exporter builds it, on fake default credentials."""
+    return Account(
+        fake_credentials_sessions(endpoint_url),
+        account or AccountConfig(),
+        regions,
+        Config(**config),
+        counter or ApiCallCounter(),
+    )
 
 
 def parse_exposition(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
-import boto3
 import botocore.exceptions
 import pytest
 
@@ -24,8 +24,8 @@ from exporter.aws import (
     error_code,
     fetch_pack_statuses,
 )
-from exporter.config import Config
 from exporter.simulator import ConfigSimulator, Fault, Scenario, SimulatedPack
+from tests import conftest
 from tests.conftest import ACCOUNT
 
 OPERATION = "DescribeConformancePackStatus"
@@ -38,11 +38,8 @@ def simulator() -> Iterator[ConfigSimulator]:
         yield sim
 
 
-def make_account(simulator: ConfigSimulator, counter: ApiCallCounter, **config: object) -> Account:
-    session = boto3.Session(
-        aws_access_key_id="AKIDTEST", aws_secret_access_key="secret", region_name="us-east-1"
-    )
-    return Account(session, ("us-east-1",), Config(**config), counter, simulator.url)  # type: ignore[arg-type]
+def make_account(simulator: ConfigSimulator, counter: ApiCallCounter, **config: Any) -> Account:
+    return conftest.make_account(("us-east-1",), simulator.url, counter, **config)
 
 
 def counts(counter: ApiCallCounter) -> dict[tuple[str, str], int]:

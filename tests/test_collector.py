@@ -9,15 +9,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
 from exporter.aws import Account, ApiCallCounter, pack_states
 from exporter.collector import ConformancePackCollector, Target
-from exporter.config import Config
 from exporter.metrics import INFO, SCRAPE_SUCCESS, STATE
-from tests.conftest import ACCOUNT, exposition, pack_status, parse_exposition
+from tests.conftest import ACCOUNT, exposition, make_account, pack_status, parse_exposition
 
 OPERATION = "describe_conformance_pack_status"
 REGIONS = ("us-east-1", "eu-west-1")
@@ -25,10 +23,7 @@ REGIONS = ("us-east-1", "eu-west-1")
 
 @pytest.fixture
 def account() -> Account:
-    session = boto3.Session(
-        aws_access_key_id="AKIDTEST", aws_secret_access_key="secret", region_name="us-east-1"
-    )
-    return Account(session, REGIONS, Config(), ApiCallCounter())
+    return make_account(REGIONS)
 
 
 @pytest.fixture

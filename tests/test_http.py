@@ -32,16 +32,8 @@ class RecordingScrape:
 def call(
     app: Any, path: str, method: str = "GET", **headers: str
 ) -> tuple[str, dict[str, str], bytes]:
-    environ: dict[str, Any] = {"PATH_INFO": path, "REQUEST_METHOD": method}
-    environ.update({f"HTTP_{k.upper()}": v for k, v in headers.items()})
-    setup_testing_defaults(environ)
-    captured: dict[str, Any] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
-        captured["status"], captured["headers"] = status, dict(response_headers)
-
-    body = b"".join(app(environ, start_response))
-    return captured["status"], captured["headers"], body
+    environ = {f"HTTP_{k.upper()}": v for k, v in headers.items()}
+    return call_with(app, path, {"REQUEST_METHOD": method, **environ})
 
 
 @pytest.fixture
@@ -170,3 +162,55 @@ def test_ipv6_loopback_listens() -> None:
         assert server.server_address[0] == "::1"
     finally:
         server.server_close()
+
+
+def test_probe_passes_parameters_and_budget(scrape) -> None:
+    seen: list[tuple[dict[str, str], float]] = []
+
+    def probe(parameters: dict[str, str], budget: float) -> list[Metric]:
+        seen.append((parameters, budget))
+        families: list[Metric] = scrape(budget)
+        return families
+
+    app = make_app(scrape, probe=probe, default_timeout_seconds=10)
+    status, _, body = call(app, "/probe", X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS="5")
+    assert status == "200 OK"
+    assert b"test_value" in body
+
+    environ_query = {"QUERY_STRING": "account=123456789012&region=eu-west-1"}
+    status, _, _ = call_with(app, "/probe", environ_query)
+    assert status == "200 OK"
+    assert seen[-1] == ({"account": "123456789012", "region": "eu-west-1"}, 9.5)
+
+
+def test_probe_lookup_errors_are_400(scrape) -> None:
+    def probe(parameters: dict[str, str], budget: float) -> list[Metric]:
+        raise LookupError("unknown account 'x'; configured: ['a']")
+
+    app = make_app(scrape, probe=probe)
+    status, _, body = call_with(app, "/probe", {"QUERY_STRING": "account=x"})
+    assert status == "400 Bad Request"
+    assert body == b"unknown account 'x'; configured: ['a']\n"
+    assert scrape.budgets == []
+
+
+def test_probe_repeated_parameter_is_400(scrape) -> None:
+    app = make_app(scrape, probe=lambda parameters, budget: [])
+    status, _, _ = call_with(app, "/probe", {"QUERY_STRING": "account=a&account=b"})
+    assert status == "400 Bad Request"
+
+
+def test_no_probe_route_without_a_probe(app) -> None:
+    assert call(app, "/probe")[0] == "404 Not Found"
+
+
+def call_with(app: Any, path: str, extra: dict[str, str]) -> tuple[str, dict[str, str], bytes]:
+    environ: dict[str, Any] = {"PATH_INFO": path, "REQUEST_METHOD": "GET", **extra}
+    setup_testing_defaults(environ)
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+        captured["status"], captured["headers"] = status, dict(response_headers)
+
+    body = b"".join(app(environ, start_response))
+    return captured["status"], captured["headers"], body

@@ -394,3 +394,18 @@ def test_demo_serves_live_data(exporter_factory) -> None:
     assert len(packs) >= 12
     assert len({region for region, _ in packs}) >= 2
     assert set(by_region(samples, "aws_config_exporter_scrape_success").values()) == {1.0}
+
+
+def test_probe_endpoint_serves_one_account(exporter, simulator) -> None:
+    process = exporter()
+    simulator.reset_calls()
+
+    status, _, body = process.get(f"/probe?account={ACCOUNT}&region=us-east-1")
+    unknown_status, _, unknown_body = process.get("/probe?account=999999999999")
+
+    assert status == 200
+    samples = parse_exposition(body.decode())
+    assert by_region(samples, "aws_config_exporter_scrape_success") == {"us-east-1": 1.0}
+    assert unknown_status == 400
+    assert b"unknown account '999999999999'" in unknown_body
+    assert simulator.calls(region="eu-west-1") == 0

@@ -1,0 +1,270 @@
+"""Many accounts against the simulator's STS and Config: role assumption, credential refresh,
+isolation of a failing account, shared in-flight calls, min_interval and /probe selection.
+
+Real boto3 over HTTP (signed requests, AssumeRole, pagination), in-process for speed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import wait
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from exporter.aws import ApiCallCounter, pack_states
+from exporter.collector import ConformancePackCollector, UnknownTargetError, build_targets
+from exporter.config import AccountConfig, Config
+from exporter.metrics import SCRAPE_SUCCESS
+from exporter.simulator import ConfigSimulator, Fault, Scenario, SimulatedPack
+from tests.conftest import exposition, fake_credentials_sessions, parse_exposition
+
+pytestmark = pytest.mark.integration
+
+ROLE = "arn:aws:iam::{}:role/conformance-pack-exporter"
+ACCOUNTS = ("111111111111", "222222222222", "333333333333")
+DENIED = "333333333333"
+REGIONS = ("us-east-1", "eu-west-1")
+
+
+def packs(account: str) -> list[SimulatedPack]:
+    return [
+        SimulatedPack(f"pack-{account[:3]}-{i}", "CREATE_COMPLETE", requested_at=1.0)
+        for i in range(3)
+    ]
+
+
+@pytest.fixture
+def clock() -> list[float]:
+    """The simulator's clock offset in seconds, changeable by a test."""
+    return [0.0]
+
+
+@pytest.fixture
+def simulator(clock: list[float]) -> Iterator[ConfigSimulator]:
+    scenario = Scenario(
+        {(account, region): packs(account) for account in ACCOUNTS for region in REGIONS},
+        denied_roles=frozenset({ROLE.format(DENIED)}),
+        role_external_ids={ROLE.format(ACCOUNTS[0]): "org-7f3a"},
+    )
+    with ConfigSimulator(scenario, clock=lambda: time.time() + clock[0]) as sim:
+        yield sim
+
+
+@pytest.fixture
+def botocore_clock() -> list[float]:
+    """How far botocore's credential clock runs ahead of real time, in seconds."""
+    return [0.0]
+
+
+@pytest.fixture
+def collector_factory(
+    simulator, botocore_clock
+) -> Iterator[Callable[..., ConformancePackCollector]]:
+    made: list[ConformancePackCollector] = []
+
+    def make(
+        accounts: tuple[AccountConfig, ...] | None = None, min_interval_seconds: float = 0.0
+    ) -> ConformancePackCollector:
+        if accounts is None:
+            accounts = (
+                AccountConfig(role_arn=ROLE.format(ACCOUNTS[0]), external_id="org-7f3a"),
+                AccountConfig(name="second", role_arn=ROLE.format(ACCOUNTS[1])),
+                AccountConfig(role_arn=ROLE.format(DENIED), regions=("us-east-1",)),
+            )
+        config = Config(regions=REGIONS, accounts=accounts, total_max_attempts=1)
+        counter = ApiCallCounter()
+
+        def now() -> datetime:
+            return datetime.now(timezone.utc) + timedelta(seconds=botocore_clock[0])
+
+        sessions = fake_credentials_sessions(simulator.url, now)
+        targets = build_targets(config, sessions, counter, ())
+        collector = ConformancePackCollector(
+            targets,
+            pack_states(targets[0].client),
+            counter,
+            min_interval_seconds=min_interval_seconds,
+        )
+        made.append(collector)
+        return collector
+
+    yield make
+    for collector in made:
+        collector.close()
+
+
+def scrape(collector: ConformancePackCollector, timeout: float = 10.0, targets=None):
+    return parse_exposition(exposition(collector.collect_within(timeout, targets)))
+
+
+def success(samples) -> dict[tuple[str, str], float]:
+    return {(labels["account_id"], labels["region"]): v for labels, v in samples[SCRAPE_SUCCESS]}
+
+
+def test_each_account_is_read_through_its_role(simulator, collector_factory) -> None:
+    samples = scrape(collector_factory())
+
+    assert success(samples) == {
+        (ACCOUNTS[0], "us-east-1"): 1.0,
+        (ACCOUNTS[0], "eu-west-1"): 1.0,
+        (ACCOUNTS[1], "us-east-1"): 1.0,
+        (ACCOUNTS[1], "eu-west-1"): 1.0,
+        (DENIED, "us-east-1"): 0.0,
+    }
+    packs_seen = {
+        (labels["account_id"], labels["conformance_pack"])
+        for labels, _ in samples["aws_config_conformance_pack_info"]
+    }
+    assert (ACCOUNTS[1], "pack-222-0") in packs_seen
+    assert all(pack.split("-")[1] == account[:3] for account, pack in packs_seen)
+    calls = {call.role_arn: call for call in simulator.assume_role_calls}
+    assert calls[ROLE.format(ACCOUNTS[0])].external_id == "org-7f3a"
+    assert calls[ROLE.format(ACCOUNTS[0])].session_name == "conformance-pack-exporter"
+    assert calls[ROLE.format(ACCOUNTS[0])].duration_seconds == 3600
+    assert simulator.calls(operation="GetCallerIdentity") == 0
+
+
+def test_a_role_that_cannot_be_assumed_is_counted_and_isolated(collector_factory) -> None:
+    samples = scrape(collector_factory())
+
+    denied = {
+        labels["outcome"]: v
+        for labels, v in samples["aws_config_exporter_api_requests_total"]
+        if labels["account_id"] == DENIED
+    }
+    assert denied == {"AccessDenied": 1.0}
+    assert not any(
+        labels["account_id"] == DENIED for labels, _ in samples["aws_config_conformance_pack_state"]
+    )
+
+
+def test_credentials_are_refreshed_before_they_expire(
+    simulator, botocore_clock, collector_factory
+) -> None:
+    accounts = (AccountConfig(role_arn=ROLE.format(ACCOUNTS[1]), duration_seconds=3600),)
+    collector = collector_factory(accounts)
+    assert set(success(scrape(collector)).values()) == {1.0}
+    assert len(simulator.assume_role_calls) == 1
+
+    # Fifty-five minutes later, by botocore's clock, five are left: it must renew them.
+    botocore_clock[0] = 55 * 60
+    samples = scrape(collector)
+
+    assert set(success(samples).values()) == {1.0}
+    # Renewed at least once; with the shifted clock new credentials look near expiry too,
+    # so each region's request may renew again.
+    assert 2 <= len(simulator.assume_role_calls) <= 1 + len(REGIONS)
+
+
+def test_expired_credentials_without_refresh_would_fail(
+    simulator, clock, collector_factory
+) -> None:
+    """The simulator really rejects expired tokens, so the refresh test above means something."""
+    collector = collector_factory((AccountConfig(role_arn=ROLE.format(ACCOUNTS[1])),))
+    scrape(collector)
+    clock[0] = 2 * 3600
+
+    samples = scrape(collector)
+
+    # botocore sees an expiry in the future by its own clock, so it does not refresh.
+    assert set(success(samples).values()) == {0.0}
+    outcomes = {
+        labels["outcome"] for labels, _ in samples["aws_config_exporter_api_requests_total"]
+    }
+    assert "ExpiredTokenException" in outcomes
+
+
+def test_concurrent_scrapes_share_one_set_of_calls(simulator, collector_factory) -> None:
+    collector = collector_factory((AccountConfig(role_arn=ROLE.format(ACCOUNTS[1])),))
+    scrape(collector)
+    simulator.reset_calls()
+    simulator.latency = 0.2
+    results: list[dict[tuple[str, str], float]] = []
+
+    def scrape_into_results() -> None:
+        results.append(success(scrape(collector)))
+
+    scrapers = [threading.Thread(target=scrape_into_results) for _ in range(2)]
+    for thread in scrapers:
+        thread.start()
+    for thread in scrapers:
+        thread.join()
+
+    assert results[0] == results[1] == {(ACCOUNTS[1], r): 1.0 for r in REGIONS}
+    assert simulator.calls(operation="DescribeConformancePackStatus") == len(REGIONS)
+
+
+def test_min_interval_serves_the_last_collection(simulator, collector_factory) -> None:
+    collector = collector_factory(
+        (AccountConfig(role_arn=ROLE.format(ACCOUNTS[1])),), min_interval_seconds=60
+    )
+    first = scrape(collector)
+    simulator.reset_calls()
+
+    second = scrape(collector)
+
+    assert simulator.calls() == 0
+    assert second["aws_config_conformance_pack_info"] == first["aws_config_conformance_pack_info"]
+    last = second["aws_config_exporter_last_success_timestamp_seconds"]
+    assert {labels["region"] for labels, _ in last} == set(REGIONS)
+    assert all(time.time() - 60 < value <= time.time() for _, value in last)
+
+
+def test_late_results_do_not_leak_into_the_next_scrape(simulator, collector_factory) -> None:
+    collector = collector_factory((AccountConfig(role_arn=ROLE.format(ACCOUNTS[1])),))
+    scrape(collector)
+    simulator.add_fault(Fault(kind="hang", region="eu-west-1", seconds=1.5, count=1))
+
+    timed_out = scrape(collector, timeout=0.5)
+    # The hanging call is still in flight: no second call is piled on it.
+    while_hanging = scrape(collector, timeout=0.5)
+    [hung] = [t for t in collector.targets if t.region == "eu-west-1"]
+    in_flight = collector._target_states[hung].in_flight
+    assert in_flight is not None
+    wait([in_flight], timeout=10)
+    simulator.reset_calls()
+    after = scrape(collector)
+
+    assert success(timed_out)[(ACCOUNTS[1], "eu-west-1")] == 0.0
+    assert success(while_hanging)[(ACCOUNTS[1], "eu-west-1")] == 0.0
+    assert success(after)[(ACCOUNTS[1], "eu-west-1")] == 1.0
+    assert simulator.calls(operation="DescribeConformancePackStatus", region="eu-west-1") == 1
+
+
+def test_probe_selects_by_account_id_or_name_and_region(collector_factory) -> None:
+    collector = collector_factory()
+
+    by_name = collector.select("second")
+    by_id = collector.select(ACCOUNTS[1], "eu-west-1")
+
+    assert {t.region for t in by_name} == set(REGIONS)
+    assert [(t.account.account_id, t.region) for t in by_id] == [(ACCOUNTS[1], "eu-west-1")]
+    samples = scrape(collector, targets=by_id)
+    assert success(samples) == {(ACCOUNTS[1], "eu-west-1"): 1.0}
+    assert {
+        labels["account_id"] for labels, _ in samples["aws_config_exporter_api_requests_total"]
+    } == {ACCOUNTS[1]}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({}, "account parameter is required"),
+        ({"account": "999999999999"}, "unknown account '999999999999'"),
+        ({"account": "second", "region": "mars-1"}, "has no region 'mars-1'"),
+        ({"account": "second", "target": "x"}, "unknown parameters ['target']"),
+    ],
+)
+def test_probe_rejects_unknown_targets_without_calling_aws(
+    simulator, collector_factory, parameters, message
+) -> None:
+    collector = collector_factory()
+    simulator.reset_calls()
+
+    with pytest.raises(UnknownTargetError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        collector.probe(parameters, 5.0)
+
+    assert simulator.calls() == 0

@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -46,8 +47,10 @@ ENV = {
 
 
 @contextmanager
-def process(command: list[str], env: dict[str, str], ready: str) -> Iterator[re.Match[str]]:
-    """Run `command`, yield the first output line matching `ready`, stop it afterwards."""
+def process(
+    command: list[str], env: dict[str, str], ready: str
+) -> Iterator[tuple[subprocess.Popen[str], re.Match[str]]]:
+    """Run `command`; yield it and the match of the first output line matching `ready`."""
     child = subprocess.Popen(
         command,
         cwd=REPO,
@@ -61,7 +64,10 @@ def process(command: list[str], env: dict[str, str], ready: str) -> Iterator[re.
         assert child.stdout is not None
         for line in child.stdout:
             if match := re.search(ready, line):
-                yield match
+                # Keep draining, or a chatty child blocks on a full pipe.
+                drain = threading.Thread(target=child.stdout.read, daemon=True)
+                drain.start()
+                yield child, match
                 break
         else:
             raise RuntimeError(f"{command[:4]} exited before printing {ready!r}")
@@ -118,7 +124,7 @@ def exporter_scrape(url: str, regions: tuple[str, ...], repeats: int) -> tuple[f
             "--web.listen-address=127.0.0.1:0",
             f"--config.file={config.name}",
         ]
-        with process(command, {**ENV, "AWS_ENDPOINT_URL": url}, r"\bport=(\d+)") as match:
+        with process(command, {**ENV, "AWS_ENDPOINT_URL": url}, r"\bport=(\d+)") as (_, match):
             metrics_url = f"http://127.0.0.1:{match[1]}/metrics"
 
             def scrape() -> str:
@@ -147,7 +153,7 @@ def main() -> None:
         f"--packs={args.packs}",
         f"--regions={','.join(REGIONS)}",
     ]
-    with process(simulator, ENV, r"listening on (\S+)") as match:
+    with process(simulator, ENV, r"listening on (\S+)") as (_, match):
         url = match[1]
         bare = bare_paginator(url, REGIONS[0], args.scrapes)
         one, one_calls = exporter_scrape(url, REGIONS[:1], args.scrapes)

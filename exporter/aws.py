@@ -132,14 +132,17 @@ class Sessions:
         self._clock = {"time_fetcher": now} if now else {}
 
     def for_account(
-        self, account: AccountConfig, instrument: Callable[[Any], None]
+        self, account: AccountConfig, region: str, instrument: Callable[[Any], None]
     ) -> boto3.Session:
-        """The session an account's clients come from; `instrument` gets every STS client."""
+        """The session an account's clients come from; `instrument` gets every STS client.
+
+        A role is assumed through STS in `region` (the account's first), not the global endpoint.
+        """
         if account.profile:
             core = self._new(profile=account.profile)
         elif account.role_arn:
             core = self._new()
-            provider = _ProvidedCredentials(self._assumed_role(account, instrument))
+            provider = _ProvidedCredentials(self._assumed_role(account, region, instrument))
             resolver = botocore.credentials.CredentialResolver(providers=[provider])
             core.register_component("credential_provider", resolver)
         else:
@@ -152,7 +155,7 @@ class Sessions:
         return _fast_timestamps(core)
 
     def _assumed_role(
-        self, account: AccountConfig, instrument: Callable[[Any], None]
+        self, account: AccountConfig, region: str, instrument: Callable[[Any], None]
     ) -> botocore.credentials.Credentials:
         """Credentials that assume the role on first use and renew before they expire."""
         extra: dict[str, Any] = {
@@ -164,7 +167,7 @@ class Sessions:
 
         def sts_client(service_name: str, **settings: Any) -> Any:
             client = self.base.create_client(
-                service_name, endpoint_url=self.endpoint_url, **settings
+                service_name, region_name=region, endpoint_url=self.endpoint_url, **settings
             )
             instrument(client)
             return client
@@ -315,7 +318,7 @@ class Account:
         self._id_lock = threading.Lock()
         self._counter = counter
         endpoint_url = sessions.endpoint_url
-        session = sessions.for_account(account, self._instrument)
+        session = sessions.for_account(account, regions[0], self._instrument)
         self.clients: dict[str, Any] = {}
         for region in regions:
             client = session.client(

@@ -112,18 +112,23 @@ def api_calls(exposition: str) -> float:
     )
 
 
+def exporter_command(config_path: str) -> list[str]:
+    """The exporter as its own process, on an ephemeral port."""
+    return [
+        sys.executable,
+        "-m",
+        "exporter",
+        "--web.listen-address=127.0.0.1:0",
+        f"--config.file={config_path}",
+    ]
+
+
 def exporter_scrape(url: str, regions: tuple[str, ...], repeats: int) -> tuple[float, float]:
     """Median scrape seconds and AWS calls per scrape for an exporter reading `regions`."""
     with tempfile.NamedTemporaryFile("w", suffix=".yml") as config:
         config.write(f"regions: [{', '.join(regions)}]\n")
         config.flush()
-        command = [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--web.listen-address=127.0.0.1:0",
-            f"--config.file={config.name}",
-        ]
+        command = exporter_command(config.name)
         with process(command, {**ENV, "AWS_ENDPOINT_URL": url}, r"\bport=(\d+)") as (_, match):
             metrics_url = f"http://127.0.0.1:{match[1]}/metrics"
 

@@ -21,7 +21,7 @@ import botocore.config
 import botocore.session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scrape_latency import ENV, api_calls, process
+from scrape_latency import ENV, api_calls, exporter_command, process
 
 REGIONS = ("us-east-1", "eu-west-1")
 
@@ -63,13 +63,7 @@ def measure(url: str, targets: int, repeats: int) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".yml") as config:
         config.write("\n".join(lines) + "\n")
         config.flush()
-        command = [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--web.listen-address=127.0.0.1:0",
-            f"--config.file={config.name}",
-        ]
+        command = exporter_command(config.name)
         env = {**ENV, "AWS_ENDPOINT_URL": url, "AWS_REGION": "us-east-1"}
         with process(command, env, r"\bport=(\d+)") as (child, match):
             metrics_url = f"http://127.0.0.1:{match[1]}/metrics"

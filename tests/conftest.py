@@ -26,6 +26,13 @@ from exporter.config import AccountConfig, Config
 
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
+# The states the installed botocore model knows: what the exporter must export.
+MODEL_STATES: tuple[str, ...] = tuple(
+    botocore.session.get_session()
+    .get_service_model("config")
+    .shape_for("ConformancePackState")
+    .enum  # type: ignore[attr-defined]
+)
 
 
 def pack_status(

@@ -15,22 +15,13 @@ from pathlib import Path
 import pytest
 
 from exporter.simulator import ConfigSimulator, Fault, Scenario, SimulatedPack
-from tests.conftest import ACCOUNT, ExporterProcess, aws_env, parse_exposition
+from tests.conftest import ACCOUNT, MODEL_STATES, ExporterProcess, aws_env, parse_exposition
 
 pytestmark = pytest.mark.integration
 
 REGIONS = ("us-east-1", "eu-west-1")
 NOW = time.time()
-STATES = (
-    "CREATE_IN_PROGRESS",
-    "CREATE_COMPLETE",
-    "CREATE_FAILED",
-    "UPDATE_IN_PROGRESS",
-    "UPDATE_COMPLETE",
-    "UPDATE_FAILED",
-    "DELETE_IN_PROGRESS",
-    "DELETE_FAILED",
-)
+STATES = MODEL_STATES
 
 
 def healthy_packs(count: int) -> list[SimulatedPack]:

@@ -23,7 +23,6 @@ from botocore.parsers import ResponseParserError
 from exporter.simulator import (
     DEFAULT_ACCOUNT,
     DEMO_REGIONS,
-    FAULT_KINDS,
     ConfigSimulator,
     Fault,
     Scenario,
@@ -565,24 +564,6 @@ def test_faults_apply_only_within_their_scope(session, serve):
 def test_invalid_faults_are_refused(fields, message):
     with pytest.raises(ValueError, match=message):
         Fault(**fields)
-
-
-def test_every_fault_kind_is_known():
-    assert set(FAULT_KINDS) == {
-        "latency",
-        "throttle",
-        "access_denied",
-        "expired_token",
-        "unrecognized_client",
-        "internal_error",
-        "unavailable",
-        "garbage",
-        "truncated",
-        "empty_object",
-        "reset",
-        "slow_body",
-        "hang",
-    }
 
 
 def test_calls_are_counted_per_dimension_and_reset(session, serve):

@@ -1,0 +1,621 @@
+"""Structural checks of the Grafana dashboard and its provisioning files, without Grafana.
+
+The dashboard is checked against its real inputs: metric names and labels come from the
+exporter's own exposition (built in-process from `exporter.metrics`), PromQL syntax from
+promtool, runbook anchors from docs/runbook.md. tests/e2e/test_dashboard_queries.py runs the
+same expressions against a real Prometheus scraping the demo.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pytest
+import yaml
+from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import metrics
+from exporter.aws import pack_states
+from tests.conftest import ACCOUNT, Families, pack_status
+from tests.test_alerts import PROMETHEUS_CONFIG, RUNBOOK_URL_PREFIX, github_anchors, promtool
+from tests.test_alerts import run_tool as run_promtool
+
+REPO = Path(__file__).resolve().parent.parent
+DASHBOARD_FILE = REPO / "grafana" / "conformance-pack-exporter.json"
+DATASOURCE_PROVISIONING = REPO / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+DASHBOARD_PROVISIONING = (
+    REPO / "grafana" / "provisioning" / "dashboards" / "conformance-pack-exporter.yml"
+)
+DOCS = REPO / "docs" / "dashboard.md"
+RUNBOOK = REPO / "docs" / "runbook.md"
+
+DASHBOARD_UID = "conformance-pack-exporter"
+DATASOURCE_UID = "prometheus"
+DASHBOARDS_PATH = "/var/lib/grafana/dashboards"
+DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
+DATASOURCE_INPUT = "DS_PROMETHEUS"
+# 41 is the newest schema every Grafana 12 release can read: Grafana 12.0/12.1 fail to
+# convert a dashboard whose schemaVersion exceeds theirs (apps/dashboard/pkg/migration/
+# migrate.go), while newer releases migrate 41 forward. V42 only touches hideFrom overrides
+# and V43 only formatTime transformations, neither of which this dashboard uses (tested).
+SCHEMA_VERSION = 41
+# Variables Grafana defines itself; data-link variables (__value, __data, ...) included.
+GRAFANA_BUILTINS = frozenset(
+    {
+        "__interval",
+        "__interval_ms",
+        "__rate_interval",
+        "__rate_interval_ms",
+        "__range",
+        "__range_s",
+        "__range_ms",
+        "__from",
+        "__to",
+        "__dashboard",
+        "__org",
+        "__user",
+        "__timezone",
+        "__all_variables",
+        "__url_time_range",
+        "__value",
+        "__data",
+        "__field",
+        "__series",
+        "__name",
+        "timeFilter",
+        "__timeFilter",
+    }
+)
+# Series Prometheus itself adds for every target (scrape_timeout_seconds needs
+# --enable-feature=extra-scrape-metrics; queries fall back when it is absent).
+PROMETHEUS_SERIES = frozenset(
+    {
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+        "scrape_timeout_seconds",
+        "scrape_sample_limit",
+        "scrape_body_size_bytes",
+    }
+)
+TARGET_LABELS = frozenset({"job", "instance"})
+# Values a test substitutes for Grafana's own interval variables.
+BUILTIN_VALUES = {
+    "__rate_interval": "1m",
+    "__interval": "1m",
+    "__range": "1h",
+    "__interval_ms": "60000",
+    "__range_s": "3600",
+}
+
+VARIABLE_REFERENCE = re.compile(
+    r"\$\{(?P<braced>\w+)[^}]*\}|\[\[(?P<bracketed>\w+)[^\]]*\]\]|\$(?P<plain>\w+)"
+)
+LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\s*\)$", re.DOTALL)
+TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+    | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
+    | (?P<variable>\$\{\w+[^}]*\}|\$\w+|\[\[\w+\]\])
+    | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?:ms|[smhdwy])?)
+    | (?P<ident>[A-Za-z_:][\w:]*)
+    | (?P<op>=~|!~|!=|==|>=|<=|[-+*/%^<>=,(){}\[\]])
+    """,
+    re.VERBOSE,
+)
+# Identifiers that are PromQL syntax, not metric names.
+PROMQL_KEYWORDS = frozenset(
+    {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right"}
+    | {"bool", "offset", "atan2", "sum", "min", "max", "avg", "group", "stddev", "stdvar"}
+    | {"count", "count_values", "bottomk", "topk", "quantile", "inf", "nan"}
+)
+LABEL_LIST_KEYWORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
+
+
+# --------------------------------------------------------------------------- helpers
+def load_dashboard() -> dict[str, Any]:
+    """The dashboard JSON; a parse error fails with the file and position."""
+    try:
+        return dict(json.loads(DASHBOARD_FILE.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError) as error:
+        pytest.fail(f"cannot load {DASHBOARD_FILE.relative_to(REPO)}: {error}")
+
+
+def all_panels(dashboard: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every panel, rows and the panels of collapsed rows included."""
+    panels: list[dict[str, Any]] = []
+    for panel in dashboard["panels"]:
+        panels.append(panel)
+        panels.extend(panel.get("panels", []))
+    return panels
+
+
+def data_panels(dashboard: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every panel that shows data (rows are layout only)."""
+    return [panel for panel in all_panels(dashboard) if panel["type"] != "row"]
+
+
+def panel_targets(dashboard: Mapping[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(panel, target) for every query of every panel."""
+    return [(panel, target) for panel in data_panels(dashboard) for target in panel["targets"]]
+
+
+def variables(dashboard: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Template variables by name."""
+    return {variable["name"]: variable for variable in dashboard["templating"]["list"]}
+
+
+def query_variables(dashboard: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The variables whose values come from a Prometheus query."""
+    return [v for v in dashboard["templating"]["list"] if v["type"] == "query"]
+
+
+def variable_query(variable: Mapping[str, Any]) -> str:
+    """A query variable's query string, whichever form the JSON stores it in."""
+    query = variable["query"]
+    return str(query["query"] if isinstance(query, dict) else query)
+
+
+def render(text: str, values: Mapping[str, str]) -> str:
+    """`text` with every $x, ${x} and [[x]] replaced from `values` (builtins included)."""
+    merged = {**BUILTIN_VALUES, **values}
+
+    def replace(match: re.Match[str]) -> str:
+        name = match["braced"] or match["bracketed"] or match["plain"]
+        if name not in merged:
+            raise KeyError(f"no value for variable {name!r} in {text!r}")
+        return merged[name]
+
+    return VARIABLE_REFERENCE.sub(replace, text)
+
+
+def parse_label_values(query: str) -> tuple[str, str]:
+    """(selector, label) of a `label_values(selector, label)` variable query."""
+    match = LABEL_VALUES.match(query.strip())
+    assert match, f"not a label_values(metric, label) query: {query!r}"
+    return match["selector"].strip(), match["label"]
+
+
+def label_values_as_promql(query: str) -> str:
+    """The PromQL whose series carry the values a `label_values` variable query lists."""
+    selector, label = parse_label_values(query)
+    return f"group by ({label}) ({selector})"
+
+
+def default_values(dashboard: Mapping[str, Any]) -> dict[str, str]:
+    """Variable values as Grafana renders them with All selected and defaults kept."""
+    values = {"job": "(conformance-pack-exporter)"}
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query" and "allValue" in variable:
+            values[variable["name"]] = variable["allValue"]
+        elif variable["type"] in ("textbox", "constant"):
+            values[variable["name"]] = str(variable["query"])
+    return values
+
+
+def tokens(expr: str) -> list[tuple[str, str]]:
+    """(kind, text) of every PromQL token of `expr`; fails on a character it cannot lex."""
+    found: list[tuple[str, str]] = []
+    position = 0
+    while position < len(expr):
+        match = TOKEN.match(expr, position)
+        assert match, f"cannot lex {expr[position : position + 30]!r} in {expr!r}"
+        kind = match.lastgroup
+        assert kind is not None
+        if kind != "space":
+            found.append((kind, match.group()))
+        position = match.end()
+    return found
+
+
+def selectors(expr: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """(metric name, [(label, operator, value)]) for every vector selector of `expr`."""
+    found: list[tuple[str, list[tuple[str, str, str]]]] = []
+    toks = tokens(expr)
+    index = 0
+    while index < len(toks):
+        kind, text = toks[index]
+        following = toks[index + 1][1] if index + 1 < len(toks) else ""
+        if kind == "ident" and text in LABEL_LIST_KEYWORDS and following == "(":
+            index = toks.index(("op", ")"), index) + 1
+            continue
+        if kind == "op" and text == "[":
+            index = toks.index(("op", "]"), index) + 1
+            continue
+        if kind == "ident" and (text in PROMQL_KEYWORDS or following == "("):
+            index += 1
+            continue
+        if kind == "ident":
+            matchers: list[tuple[str, str, str]] = []
+            index += 1
+            if following == "{":
+                end = toks.index(("op", "}"), index)
+                body = toks[index + 1 : end]
+                for position in range(0, len(body), 4):
+                    label, operator, value = body[position : position + 3]
+                    matchers.append((label[1], operator[1], value[1][1:-1]))
+                index = end + 1
+            found.append((text, matchers))
+            continue
+        index += 1
+    return found
+
+
+def botocore_states() -> tuple[str, ...]:
+    """The pack states the installed botocore model knows, read as the exporter reads them."""
+    client = botocore.session.get_session().create_client(
+        "config",
+        region_name="us-east-1",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="not-a-secret",
+    )
+    return pack_states(client)
+
+
+def exporter_labels() -> dict[str, frozenset[str]]:
+    """Label names of every sample name the exporter really exposes, from its exposition."""
+    states = botocore_states()
+    results = [
+        metrics.TargetResult(
+            ACCOUNT,
+            "us-east-1",
+            True,
+            0.4,
+            [
+                pack_status("healthy"),
+                pack_status("failing", "CREATE_FAILED", reason="stack failed"),
+                pack_status("creating", "CREATE_IN_PROGRESS", completed=None),
+            ],
+        ),
+        metrics.TargetResult(ACCOUNT, "eu-west-1", False, 1.2),
+    ]
+    families = [
+        *metrics.pack_families(results, states, export_status_reason=True),
+        metrics.api_requests_family(
+            [
+                (ACCOUNT, "us-east-1", "DescribeConformancePackStatus", "success", 3),
+                (ACCOUNT, "eu-west-1", "DescribeConformancePackStatus", "ThrottlingException", 2),
+            ]
+        ),
+        metrics.build_info_family(),
+    ]
+    text = generate_latest(Families(families)).decode()
+    labels: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels.setdefault(sample.name, set()).update(sample.labels)
+    return {name: frozenset(names) for name, names in labels.items()}
+
+
+def strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(JSON path, value) of every string in a JSON document."""
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from strings(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for position, value in enumerate(node):
+            yield from strings(value, f"{path}[{position}]")
+
+
+DASHBOARD = load_dashboard()
+TARGETS = panel_targets(DASHBOARD)
+TARGET_IDS = [f"{panel['title']}/{target['refId']}" for panel, target in TARGETS]
+EXPORTER_LABELS = exporter_labels()
+
+
+# --------------------------------------------------------------------------- dashboard
+def test_dashboard_identity_and_defaults():
+    assert DASHBOARD["uid"] == DASHBOARD_UID
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", DASHBOARD["uid"])
+    assert DASHBOARD["id"] is None, "an id is instance-local; imports and provisioning set it"
+    assert DASHBOARD["title"].strip()
+    assert "conformance-pack-exporter" in DASHBOARD["tags"]
+    assert DASHBOARD["time"] == {"from": "now-24h", "to": "now"}
+    assert re.fullmatch(r"\d+[smhd]", DASHBOARD["refresh"])
+    assert DASHBOARD["editable"] is True
+
+
+def test_schema_version_is_the_newest_every_grafana_12_reads():
+    assert DASHBOARD["schemaVersion"] == SCHEMA_VERSION
+    for panel in all_panels(DASHBOARD):
+        overrides = panel.get("fieldConfig", {}).get("overrides", [])
+        properties = [p for override in overrides for p in override["properties"]]
+        assert not [p for p in properties if p["id"] == "custom.hideFrom"], panel["title"]
+        ids = [t["id"] for t in panel.get("transformations", [])]
+        assert "formatTime" not in ids, panel["title"]
+
+
+def test_panel_ids_are_unique():
+    ids = [panel["id"] for panel in all_panels(DASHBOARD)]
+    assert all(isinstance(panel_id, int) for panel_id in ids)
+    assert len(ids) == len(set(ids)), sorted(ids)
+
+
+def test_panels_fit_the_grid_without_overlapping():
+    boxes = []
+    for panel in all_panels(DASHBOARD):
+        grid = panel["gridPos"]
+        x, y, w, h = grid["x"], grid["y"], grid["w"], grid["h"]
+        assert min(x, y) >= 0, panel["title"]
+        assert min(w, h) >= 1, panel["title"]
+        assert x + w <= 24, f"{panel['title']} ends at column {x + w} of 24"
+        boxes.append((panel["title"], x, y, w, h))
+    for first, second in itertools.combinations(boxes, 2):
+        _, x1, y1, w1, h1 = first
+        _, x2, y2, w2, h2 = second
+        overlap = x1 < x2 + w2 and x2 < x1 + w1 and y1 < y2 + h2 and y2 < y1 + h1
+        assert not overlap, f"{first[0]!r} overlaps {second[0]!r}"
+
+
+def test_every_panel_has_a_description():
+    for panel in data_panels(DASHBOARD):
+        assert len(panel.get("description", "").strip()) >= 60, panel["title"]
+
+
+def test_every_panel_and_target_uses_the_datasource_variable():
+    for panel in data_panels(DASHBOARD):
+        assert panel["datasource"] == DATASOURCE_REF, panel["title"]
+        assert panel["targets"], f"{panel['title']} has no query"
+    for panel, target in TARGETS:
+        assert target["datasource"] == DATASOURCE_REF, f"{panel['title']}/{target['refId']}"
+        assert target["expr"].strip()
+    for variable in query_variables(DASHBOARD):
+        assert variable["datasource"] == DATASOURCE_REF, variable["name"]
+
+
+def test_ref_ids_are_unique_per_panel():
+    for panel in data_panels(DASHBOARD):
+        ref_ids = [target["refId"] for target in panel["targets"]]
+        assert len(ref_ids) == len(set(ref_ids)), panel["title"]
+
+
+def test_ui_import_input_feeds_only_the_datasource_variable():
+    """UI import replaces ${DS_PROMETHEUS}; provisioning does not, so nothing else may need it."""
+    inputs = DASHBOARD["__inputs"]
+    assert [(i["name"], i["type"], i["pluginId"]) for i in inputs] == [
+        (DATASOURCE_INPUT, "datasource", "prometheus")
+    ]
+    placeholder = "${" + DATASOURCE_INPUT + "}"
+    uses = {path for path, value in strings(DASHBOARD) if placeholder in value}
+    index = [v["name"] for v in DASHBOARD["templating"]["list"]].index("datasource")
+    current = f".templating.list[{index}].current"
+    assert uses == {f"{current}.text", f"{current}.value"}
+    datasource = variables(DASHBOARD)["datasource"]
+    assert datasource["type"] == "datasource"
+    assert datasource["query"] == "prometheus"
+    assert datasource["regex"] == ""
+    assert not datasource.get("multi")
+    assert not datasource.get("includeAll")
+
+
+def test_requires_lists_every_panel_type_and_the_datasource():
+    requires = {(r["type"], r["id"]) for r in DASHBOARD["__requires"]}
+    panel_types = {panel["type"] for panel in data_panels(DASHBOARD)}
+    assert {panel_id for kind, panel_id in requires if kind == "panel"} == panel_types
+    assert ("datasource", "prometheus") in requires
+    assert ("grafana", "grafana") in requires
+
+
+def test_every_referenced_variable_is_defined():
+    defined = set(variables(DASHBOARD)) | GRAFANA_BUILTINS
+    inputs = {i["name"] for i in DASHBOARD["__inputs"]}
+    for path, value in strings(DASHBOARD):
+        for match in VARIABLE_REFERENCE.finditer(value):
+            name = match["braced"] or match["bracketed"] or match["plain"]
+            assert name in defined or name in inputs, f"{path}: ${name} is not defined"
+
+
+def test_pack_variables_are_multi_value_with_all_and_chained():
+    defined = variables(DASHBOARD)
+    assert list(defined) == [
+        "datasource",
+        "job",
+        "account_id",
+        "region",
+        "conformance_pack",
+        "scrape_timeout",
+    ]
+    parents = {
+        "job": set(),
+        "account_id": {"job"},
+        "region": {"job", "account_id"},
+        "conformance_pack": {"job", "account_id", "region"},
+    }
+    for name, expected_parents in parents.items():
+        variable = defined[name]
+        query = variable_query(variable)
+        selector, label = parse_label_values(query)
+        assert label == name
+        assert variable["definition"] == query
+        assert variable["multi"] is True, name
+        assert variable["includeAll"] is True, name
+        assert variable["refresh"] == 2, f"{name} must refresh on time range change"
+        assert variable["current"] == {}, f"{name} must not save a selection"
+        [(metric, matchers)] = selectors(selector)
+        assert metric.startswith("aws_config_"), f"{name} must list the exporter's values"
+        assert {label for label, _, _ in matchers} == expected_parents, name
+    # All for job means the jobs found, never `.*`, which would match every job's `up`.
+    assert "allValue" not in defined["job"]
+    for name in ("account_id", "region", "conformance_pack"):
+        assert defined[name]["allValue"] == ".*", name
+
+
+def test_scrape_timeout_default_matches_the_shipped_prometheus_config():
+    variable = variables(DASHBOARD)["scrape_timeout"]
+    assert variable["type"] == "textbox"
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "conformance-pack-exporter"]
+    assert f"{variable['query']}s" == job["scrape_timeout"]
+    assert variable["current"]["value"] == variable["query"]
+
+
+@pytest.mark.parametrize(("panel", "target"), TARGETS, ids=TARGET_IDS)
+def test_variable_matchers_are_regex_matchers(panel, target):
+    for metric, matchers in selectors(target["expr"]):
+        for label, operator, value in matchers:
+            if "$" in value:
+                assert operator == "=~", f"{metric}{{{label}{operator}{value!r}}}"
+                assert value == f"${label}", f"{label} must be filtered by ${label}"
+
+
+@pytest.mark.parametrize(("panel", "target"), TARGETS, ids=TARGET_IDS)
+def test_metrics_exist_in_the_exporters_real_output(panel, target):
+    found = selectors(target["expr"])
+    assert found, "no metric selected"
+    for metric, matchers in found:
+        if metric in PROMETHEUS_SERIES:
+            labels = TARGET_LABELS
+        else:
+            assert metric in EXPORTER_LABELS, f"{metric} is not in the exporter's output"
+            labels = EXPORTER_LABELS[metric] | TARGET_LABELS
+        for label, _, _ in matchers:
+            assert label in labels, f"{metric} has no label {label!r}"
+
+
+@pytest.mark.parametrize(("panel", "target"), TARGETS, ids=TARGET_IDS)
+def test_queries_respect_the_variables(panel, target):
+    for metric, matchers in selectors(target["expr"]):
+        filtered = {label for label, _, value in matchers if value.startswith("$")}
+        if metric in PROMETHEUS_SERIES or metric == metrics.BUILD_INFO:
+            expected = {"job"}
+        elif "conformance_pack" in EXPORTER_LABELS[metric]:
+            expected = {"job", "account_id", "region", "conformance_pack"}
+        else:
+            expected = {"job", "account_id", "region"}
+        assert filtered == expected, f"{metric} is filtered by {sorted(filtered)}"
+
+
+def test_every_exporter_metric_is_shown():
+    used = {metric for _, target in TARGETS for metric, _ in selectors(target["expr"])}
+    exporter_metrics = set(EXPORTER_LABELS)
+    assert exporter_metrics - used == set()
+    assert {"up", "scrape_duration_seconds"} <= used
+
+
+def test_query_formats_match_their_panels():
+    for panel, target in TARGETS:
+        where = f"{panel['title']}/{target['refId']}"
+        instant = panel["type"] in ("table", "stat", "bargauge")
+        assert target["instant"] is instant, where
+        assert target["range"] is not instant, where
+        assert target["format"] == ("table" if panel["type"] == "table" else "time_series")
+
+
+def test_promql_parses(tmp_path):
+    """promtool parses every expression and variable query, variables substituted."""
+    values = default_values(DASHBOARD)
+    exprs = [render(target["expr"], values) for _, target in TARGETS]
+    exprs += [
+        label_values_as_promql(render(variable_query(v), values))
+        for v in query_variables(DASHBOARD)
+    ]
+    rules = [{"record": f"dashboard_query_{n}", "expr": e} for n, e in enumerate(exprs)]
+    rule_file = tmp_path / "dashboard.rules.yml"
+    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    run_promtool(promtool(), "check", "rules", rule_file)
+
+
+def override_properties(panel: Mapping[str, Any], field: str) -> dict[str, Any]:
+    """The override properties a table panel sets for the column named `field`."""
+    for override in panel["fieldConfig"]["overrides"]:
+        if override["matcher"] == {"id": "byName", "options": field}:
+            return {p["id"]: p["value"] for p in override["properties"]}
+    raise AssertionError(f"{panel['title']} has no override for column {field!r}")
+
+
+def panel_titled(title: str) -> dict[str, Any]:
+    [panel] = [p for p in data_panels(DASHBOARD) if p["title"] == title]
+    return panel
+
+
+def test_failing_packs_link_to_the_runbook():
+    anchors = github_anchors(RUNBOOK.read_text(encoding="utf-8"))
+    for title in ("Failing packs", "Conformance packs"):
+        panel = panel_titled(title)
+        expr = panel["targets"][0]["expr"]
+        match = re.search(r'"runbook",\s*"(\w+)",\s*"state",\s*"([^"]+)"', expr)
+        assert match, f"{title}: query A must set a runbook label on failed packs"
+        assert match[1] in anchors
+        assert match[2] in (".*_FAILED", ".+")
+        runbook = override_properties(panel, "Runbook")
+        [link] = runbook["links"]
+        assert link["url"] == RUNBOOK_URL_PREFIX + "${__value.raw}"
+        assert panel["transformations"][-1]["options"]["renameByName"]["runbook"] == "Runbook"
+    stat = panel_titled("Packs by state group")
+    [failed] = [o for o in stat["fieldConfig"]["overrides"] if o["matcher"]["options"] == "C"]
+    [links] = [p["value"] for p in failed["properties"] if p["id"] == "links"]
+    assert [link["url"] for link in links] == [RUNBOOK_URL_PREFIX + "conformancepackfailed"]
+
+
+def test_every_runbook_link_has_an_anchor_in_the_runbook():
+    anchors = github_anchors(RUNBOOK.read_text(encoding="utf-8"))
+    for path, value in strings(DASHBOARD):
+        if value.startswith(RUNBOOK_URL_PREFIX) and "$" not in value:
+            assert value.removeprefix(RUNBOOK_URL_PREFIX) in anchors, path
+
+
+def test_state_is_coloured_by_group():
+    patterns = {".*_COMPLETE": "green", ".*_IN_PROGRESS": "blue", ".*_FAILED": "red"}
+    for title in ("Failing packs", "Conformance packs"):
+        state = override_properties(panel_titled(title), "State")
+        assert state["custom.cellOptions"]["type"] == "color-background"
+        mapped = {
+            m["options"]["pattern"]: m["options"]["result"]["color"]
+            for m in state["mappings"]
+            if m["type"] == "regex"
+        }
+        assert patterns.items() <= mapped.items()
+
+
+def test_state_timeline_maps_every_state_the_exporter_knows():
+    [target] = panel_titled("Pack state over time")["targets"]
+    states = botocore_states()
+    codes = dict(re.findall(r'state="(\w+)"\} == 1\) \* (\d+)', target["expr"]))
+    assert set(codes) == set(states)
+    [mapping] = panel_titled("Pack state over time")["fieldConfig"]["defaults"]["mappings"]
+    for state, code in codes.items():
+        assert mapping["options"][code]["text"] == state
+
+
+def test_docs_describe_every_panel_and_variable():
+    docs = DOCS.read_text(encoding="utf-8")
+    for panel in data_panels(DASHBOARD):
+        assert f"**{panel['title']}**" in docs, f"docs/dashboard.md lacks {panel['title']!r}"
+    for name in variables(DASHBOARD):
+        assert f"`{name}`" in docs, f"docs/dashboard.md lacks variable {name!r}"
+
+
+# --------------------------------------------------------------------------- provisioning
+def test_datasource_provisioning():
+    config = yaml.safe_load(DATASOURCE_PROVISIONING.read_text(encoding="utf-8"))
+    assert config["apiVersion"] == 1
+    [datasource] = config["datasources"]
+    assert datasource["type"] == "prometheus"
+    assert datasource["uid"] == DATASOURCE_UID
+    assert datasource["url"] == "http://prometheus:9090"
+    assert datasource["access"] == "proxy"
+    assert datasource["isDefault"] is True
+    scrape_interval = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))["global"]
+    assert datasource["jsonData"]["timeInterval"] == scrape_interval["scrape_interval"]
+
+
+def test_dashboard_provisioning():
+    config = yaml.safe_load(DASHBOARD_PROVISIONING.read_text(encoding="utf-8"))
+    assert config["apiVersion"] == 1
+    [provider] = config["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"] == DASHBOARDS_PATH
+    assert provider["allowUiUpdates"] is False
+    docs = DOCS.read_text(encoding="utf-8")
+    assert f"{DASHBOARDS_PATH}/{DASHBOARD_FILE.name}" in docs

@@ -24,6 +24,7 @@ from exporter.http import make_app, make_server, parse_listen_address
 from exporter.log import LEVELS, configure_logging
 from exporter.metrics import build_info_family
 from exporter.simulator import DEMO_REGIONS, ConfigSimulator, demo_scenario
+from exporter.web import WebConfigFile
 
 log = logging.getLogger("exporter")
 
@@ -49,6 +50,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         dest="telemetry_path",
         default="/metrics",
         help="path under which to expose metrics (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        help="exporter-toolkit web configuration file: TLS, basic auth, headers (optional)",
     )
     parser.add_argument(
         "--config.file", dest="config_file", help="YAML configuration file (optional)"
@@ -92,6 +98,7 @@ def run(argv: Sequence[str]) -> int:
     configure_logging(args.log_level, args.log_format)
     try:
         config = load_config(args.config_file) if args.config_file else Config()
+        web_config = WebConfigFile(args.web_config_file) if args.web_config_file else None
         host, port = parse_listen_address(args.listen_address)
     except ConfigError as error:
         return _fail(f"configuration error: {error}")
@@ -150,8 +157,11 @@ def run(argv: Sequence[str]) -> int:
         default_timeout_seconds=config.default_scrape_timeout_seconds,
         timeout_offset_seconds=config.scrape_timeout_offset_seconds,
     )
+    if web_config:
+        app = web_config.protect(app)
+    tls = web_config.ssl_context if web_config and web_config.tls else None
     try:
-        server = make_server(host, port, app)
+        server = make_server(host, port, app, tls)
     except OSError as error:
         log.error("cannot listen", extra={"address": args.listen_address, "error": str(error)})
         collector.close()
@@ -170,6 +180,7 @@ def run(argv: Sequence[str]) -> int:
         extra={
             "address": args.listen_address,
             "port": server.server_port,
+            "tls": tls is not None,
             "targets": len(targets),
             "demo": args.demo,
             "version": __version__,

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import gzip
 import html
+import io
 import logging
 import math
 import socket
+import ssl
+import sys
+import time
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
@@ -23,6 +27,9 @@ from prometheus_client.exposition import gzip_accepted
 from exporter import __version__
 from exporter.exposition import choose_encoder
 
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
@@ -31,6 +38,12 @@ Scrape = Callable[[float], list[Metric]]
 # A probe gets the query parameters and the scrape budget; LookupError means a bad target.
 Probe = Callable[[dict[str, str], float], list[Metric]]
 
+TLSContext = Callable[[], ssl.SSLContext]
+
+# A client gets this long to send its request headers (and finish the TLS handshake), then
+# this long for each later read or write; slow clients cannot hold threads forever.
+HEADER_TIMEOUT_SECONDS = 10.0
+SOCKET_TIMEOUT_SECONDS = 60.0
 TIMEOUT_HEADER = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"
 MAX_SCRAPE_TIMEOUT_SECONDS = 600.0
 
@@ -156,16 +169,79 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+class _HeaderDeadline(io.RawIOBase):
+    """A connection's reader that fails once the request headers took too long to arrive.
+
+    A timeout per read alone would let a client sending one byte at a time (slowloris) hold
+    a thread forever.
+    """
+
+    def __init__(self, connection: socket.socket, deadline: float) -> None:
+        self._connection = connection
+        self._raw = connection.makefile("rb", buffering=0)
+        self.deadline: float | None = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        if self.deadline is not None:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the request headers took too long")
+            self._connection.settimeout(remaining)
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 class _QuietHandler(WSGIRequestHandler):
-    """Sends request logs to the debug level instead of stderr."""
+    """Logs requests at debug level; gives clients a deadline for their request headers."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()
+        self._reader = _HeaderDeadline(self.connection, time.monotonic() + HEADER_TIMEOUT_SECONDS)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def parse_request(self) -> bool:
+        """Once the headers are in, only the timeout of each socket operation applies."""
+        parsed = super().parse_request()
+        self._reader.deadline = None
+        self.connection.settimeout(SOCKET_TIMEOUT_SECONDS)
+        return parsed
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http request", extra={"client": self.address_string(), "line": format % args})
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """One thread per connection; TLS, when on, is negotiated in that thread too."""
+
     daemon_threads = True
     allow_reuse_address = True
+    tls_context: TLSContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Handshake (if TLS) and serve; a slow or failed handshake delays nobody else."""
+        request.settimeout(HEADER_TIMEOUT_SECONDS)
+        if self.tls_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            connection = self.tls_context().wrap_socket(request, server_side=True)
+        except OSError as error:  # ssl.SSLError included
+            log.debug("tls handshake failed", extra={"client": client_address[0], "error": error})
+            return
+        with connection:
+            super().finish_request(connection, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that stalls or vanishes is no exporter error: a debug line, no traceback."""
+        error = sys.exc_info()[1]
+        log.debug("connection closed", extra={"client": client_address[0], "error": repr(error)})
 
 
 class _DualStackServer(_ThreadingServer):
@@ -180,8 +256,14 @@ class _IPv6Server(_ThreadingServer):
     address_family = socket.AF_INET6
 
 
-def make_server(host: str, port: int, app: WSGIApp) -> WSGIServer:
-    """A threaded server; an empty host listens on every IPv4 and IPv6 address it can."""
+def make_server(
+    host: str, port: int, app: WSGIApp, tls_context: TLSContext | None = None
+) -> WSGIServer:
+    """A threaded server; an empty host listens on every IPv4 and IPv6 address it can.
+
+    `tls_context()` is called for each new connection, so a rotated certificate is used
+    without a restart.
+    """
     server_class: type[_ThreadingServer] = _ThreadingServer
     if not host:
         if socket.has_dualstack_ipv6():
@@ -191,5 +273,6 @@ def make_server(host: str, port: int, app: WSGIApp) -> WSGIServer:
     elif ":" in host:
         server_class = _IPv6Server
     server = server_class((host, port), _QuietHandler)
+    server.tls_context = tls_context
     server.set_app(app)
     return server

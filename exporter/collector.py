@@ -7,13 +7,11 @@ One failing target never blanks another: each target's errors are caught here, t
 from __future__ import annotations
 
 import logging
-import math
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -28,6 +26,7 @@ from exporter.metrics import (
     assemble_families,
     target_samples,
 )
+from exporter.shared_call import SharedCall
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +71,6 @@ class UnknownTargetError(LookupError):
     """A probe asked for an account or region that is not configured."""
 
 
-@dataclass
-class _TargetState:
-    """What one target has in flight and what it last returned; guarded by `lock`."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    in_flight: Future[TargetSamples] | None = None
-    in_flight_deadline: float = 0.0
-    last: TargetSamples | None = None
-    last_at: float = -math.inf
-    last_success_at: float | None = None
-
-
 class ConformancePackCollector:
     """A prometheus_client custom collector that reads every target on each collection.
 
@@ -111,12 +98,14 @@ class ConformancePackCollector:
         self._pack_names = pack_names
         self._export_status_reason = export_status_reason
         self._default_timeout = default_timeout_seconds
-        self._min_interval = min_interval_seconds
-        self._target_states = {target: _TargetState() for target in self.targets}
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, min(concurrency, len(self.targets))),
             thread_name_prefix="collect",
         )
+        self.reads: dict[Target, SharedCall[TargetSamples]] = {
+            target: SharedCall(self._pool, lambda samples: samples.success, min_interval_seconds)
+            for target in self.targets
+        }
 
     def select(self, account: str, region: str = "") -> list[Target]:
         """The targets `/probe` asks for: an account by id or name, optionally one region."""
@@ -187,31 +176,12 @@ class ConformancePackCollector:
 
     def _result_for(self, target: Target, deadline: float) -> Future[TargetSamples] | TargetSamples:
         """A fresh enough result, the call in flight, or a new call."""
-        state = self._target_states[target]
-        with state.lock:
-            now = time.monotonic()
-            if state.last is not None and now - state.last_at < self._min_interval:
-                return state.last
-            if state.in_flight is not None and not state.in_flight.done():
-                if now < state.in_flight_deadline:
-                    return state.in_flight
-                # A call past its own deadline is still hanging: don't pile another on it.
-                return self._failed(target, "timeout", now, target.account.account_id)
-            future = self._pool.submit(self._collect_target, target, deadline)
-            state.in_flight, state.in_flight_deadline = future, deadline
-        future.add_done_callback(lambda done: self._remember(state, done, deadline))
-        return future
-
-    @staticmethod
-    def _remember(state: _TargetState, future: Future[TargetSamples], deadline: float) -> None:
-        """Keep a result that arrived in time; a late one is dropped, never served later."""
-        if future.cancelled() or future.exception() is not None or time.monotonic() > deadline:
-            return
-        result = future.result()
-        with state.lock:
-            state.last, state.last_at = result, time.monotonic()
-            if result.success:
-                state.last_success_at = time.time()
+        result = self.reads[target].result_for(
+            lambda read_deadline: self._collect_target(target, read_deadline), deadline
+        )
+        if result is None:
+            return self._failed(target, "timeout", time.monotonic(), target.account.account_id)
+        return result
 
     def _last_success_family(self, targets: Sequence[Target]) -> Metric:
         family = GaugeMetricFamily(
@@ -221,7 +191,7 @@ class ConformancePackCollector:
             labels=("account_id", "region"),
         )
         for target in sorted(targets, key=lambda t: (t.account.account_id or "", t.region)):
-            success_at = self._target_states[target].last_success_at
+            success_at = self.reads[target].last_success_at
             if success_at is not None:
                 family.add_metric([target.account.account_id or "", target.region], success_at)
         return family

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import wait
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -222,9 +221,7 @@ def test_late_results_do_not_leak_into_the_next_scrape(simulator, collector_fact
     # The hanging call is still in flight: no second call is piled on it.
     while_hanging = scrape(collector, timeout=0.5)
     [hung] = [t for t in collector.targets if t.region == "eu-west-1"]
-    in_flight = collector._target_states[hung].in_flight
-    assert in_flight is not None
-    wait([in_flight], timeout=10)
+    collector.reads[hung].wait_idle(timeout=10)
     simulator.reset_calls()
     after = scrape(collector)
 

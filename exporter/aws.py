@@ -30,7 +30,13 @@ log = logging.getLogger(__name__)
 # Every AWS operation the exporter may call, as IAM actions. Clients refuse any other
 # operation (see `restrict_to_iam_actions`), so deploy/iam/ can be checked against this.
 IAM_ACTIONS = frozenset(
-    {"config:DescribeConformancePackStatus", "sts:GetCallerIdentity", "sts:AssumeRole"}
+    {
+        "config:DescribeConformancePackStatus",
+        "config:DescribeOrganizationConformancePackStatuses",
+        "config:GetOrganizationConformancePackDetailedStatus",
+        "sts:AssumeRole",
+        "sts:GetCallerIdentity",
+    }
 )
 
 OPERATION = "describe_conformance_pack_status"
@@ -373,28 +379,43 @@ def _name_chunks(names: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
         yield names[start : start + NAMES_PER_CALL]
 
 
+def read_all_pages(
+    client: Any,
+    operation: str,
+    result_key: str,
+    page_size: int,
+    deadline: float,
+    **arguments: Any,
+) -> list[dict[str, Any]]:
+    """Every page of a paginated operation at `page_size`, before `deadline`.
+
+    `deadline` is a `time.monotonic()` value; it also stops botocore's retries (see
+    `ApiCallCounter.attach`). A 2xx page without `result_key` (botocore parses a non-JSON
+    body as `{}`) is an error, not an empty result.
+    """
+    items: list[dict[str, Any]] = []
+    _deadline.value = deadline
+    try:
+        pages = client.get_paginator(operation).paginate(
+            PaginationConfig={"PageSize": page_size}, **arguments
+        )
+        for page in pages:
+            if result_key not in page:
+                raise InvalidResponseError(f"the response has no {result_key}")
+            items.extend(page[result_key])
+            if time.monotonic() >= deadline and "NextToken" in page:
+                raise DeadlineExceededError("the scrape deadline passed between pages")
+    finally:
+        _deadline.value = None
+    return items
+
+
 def fetch_pack_statuses(
     client: Any, names: tuple[str, ...], deadline: float
 ) -> list[dict[str, Any]]:
-    """Every page of DescribeConformancePackStatus, at the largest page size, before `deadline`.
-
-    `deadline` is a `time.monotonic()` value; it also stops botocore's retries (see
-    `ApiCallCounter.attach`).
-    """
-    paginator = client.get_paginator(OPERATION)
+    """Every pack's status (or the named packs', 25 names a call) at 20 packs a page."""
     statuses: list[dict[str, Any]] = []
-    _deadline.value = deadline
-    try:
-        for chunk in _name_chunks(names):
-            arguments: dict[str, Any] = {"PaginationConfig": {"PageSize": PAGE_SIZE}}
-            if chunk:
-                arguments["ConformancePackNames"] = list(chunk)
-            for page in paginator.paginate(**arguments):
-                if RESULT_KEY not in page:
-                    raise InvalidResponseError(f"the response has no {RESULT_KEY}")
-                statuses.extend(page[RESULT_KEY])
-                if time.monotonic() >= deadline and "NextToken" in page:
-                    raise DeadlineExceededError("the scrape deadline passed between pages")
-    finally:
-        _deadline.value = None
+    for chunk in _name_chunks(names):
+        arguments = {"ConformancePackNames": list(chunk)} if chunk else {}
+        statuses += read_all_pages(client, OPERATION, RESULT_KEY, PAGE_SIZE, deadline, **arguments)
     return statuses

@@ -23,6 +23,7 @@ from exporter.config import Config, ConfigError, load_config
 from exporter.http import make_app, make_server, parse_listen_address
 from exporter.log import LEVELS, configure_logging
 from exporter.metrics import build_info_family
+from exporter.organization import OrganizationCollector
 from exporter.simulator import DEMO_REGIONS, ConfigSimulator, demo_scenario
 from exporter.web import WebConfigFile
 
@@ -140,12 +141,23 @@ def run(argv: Sequence[str]) -> int:
     ProcessCollector(registry=process_registry)
     build_info = build_info_family()
 
+    organization = (
+        OrganizationCollector(
+            targets[0],
+            export_status_reason=config.export_status_reason,
+            min_interval_seconds=config.min_interval_seconds,
+        )
+        if config.organization_conformance_packs
+        else None
+    )
+
     def scrape(budget_seconds: float) -> list[Metric]:
-        return [
-            *collector.collect_within(budget_seconds),
-            build_info,
-            *process_registry.collect(),
-        ]
+        deadline = time.monotonic() + budget_seconds
+        pending = organization.begin(deadline) if organization else None
+        families = collector.collect_within(budget_seconds)
+        if organization:
+            families += organization.end(pending, deadline)
+        return [*families, build_info, *process_registry.collect()]
 
     def probe(parameters: dict[str, str], budget_seconds: float) -> list[Metric]:
         return [*collector.probe(parameters, budget_seconds), build_info]
@@ -191,6 +203,8 @@ def run(argv: Sequence[str]) -> int:
     finally:
         server.server_close()
         collector.close()
+        if organization:
+            organization.close()
         if simulator:
             simulator.stop()
     return 0

@@ -67,6 +67,7 @@ class Config:
     regions: tuple[str, ...] = ()
     accounts: tuple[AccountConfig, ...] = ()
     min_interval_seconds: float = 0.0
+    organization_conformance_packs: bool = False
     conformance_packs: tuple[str, ...] = ()
     export_status_reason: bool = True
     concurrency: int = 16
@@ -229,6 +230,7 @@ _FIELDS: dict[str, _Field] = {
     "regions": _string_list(REGION_PATTERN, "regions"),
     "accounts": _accounts(),
     "min_interval_seconds": _seconds(0, 3600),
+    "organization_conformance_packs": _boolean(),
     "conformance_packs": _string_list(PACK_NAME_PATTERN, "conformance pack names", 1000),
     "export_status_reason": _boolean(),
     "concurrency": _integer(1, 256),

@@ -40,6 +40,14 @@ STATUS_REASON = "aws_config_conformance_pack_status_reason_info"
 SCRAPE_SUCCESS = "aws_config_exporter_scrape_success"
 SCRAPE_DURATION = "aws_config_exporter_scrape_duration_seconds"
 LAST_SUCCESS = "aws_config_exporter_last_success_timestamp_seconds"
+ORG_STATE = "aws_config_organization_conformance_pack_state"
+ORG_LAST_UPDATE = "aws_config_organization_conformance_pack_last_update_timestamp_seconds"
+ORG_REASON = "aws_config_organization_conformance_pack_status_reason_info"
+MEMBER_STATE = "aws_config_organization_conformance_pack_member_state"
+MEMBER_LAST_UPDATE = "aws_config_organization_conformance_pack_member_last_update_timestamp_seconds"
+MEMBER_REASON = "aws_config_organization_conformance_pack_member_status_reason_info"
+ORG_SCRAPE_SUCCESS = "aws_config_exporter_organization_scrape_success"
+ORG_SCRAPE_DURATION = "aws_config_exporter_organization_scrape_duration_seconds"
 API_REQUESTS = "aws_config_exporter_api_requests"
 BUILD_INFO = "aws_config_exporter_build_info"
 
@@ -74,6 +82,25 @@ HELP = {
         "Seconds this scrape spent reading the conformance packs of this account and region."
     ),
 }
+ORGANIZATION_HELP = {
+    ORG_STATE: (
+        "Deployment state of the organization conformance pack across its member accounts: "
+        "1 for the current state, 0 for the others."
+    ),
+    ORG_LAST_UPDATE: "Unix time of the organization conformance pack's last status change.",
+    ORG_REASON: "Why the organization conformance pack failed, verbatim from AWS; 1 when present.",
+    MEMBER_STATE: (
+        "Deployment state of the organization conformance pack in one member account: "
+        "1 for the current state, 0 for the others."
+    ),
+    MEMBER_LAST_UPDATE: "Unix time of the pack's last status change in the member account.",
+    MEMBER_REASON: "Why the pack failed in the member account, verbatim from AWS; 1 when present.",
+    ORG_SCRAPE_SUCCESS: (
+        "1 if the organization conformance packs were read in this scrape from this management "
+        "or delegated-admin account and region, else 0."
+    ),
+    ORG_SCRAPE_DURATION: "Seconds this scrape spent reading the organization conformance packs.",
+}
 PACK_FAMILIES = (STATE, INFO, LAST_UPDATE_REQUESTED, LAST_UPDATE_COMPLETED, STATUS_REASON)
 TARGET_FAMILIES = (SCRAPE_SUCCESS, SCRAPE_DURATION)
 
@@ -92,6 +119,19 @@ def _timestamp(value: datetime | float) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
+def _one_hot(
+    name: str, labels: dict[str, str], current: str, states: Sequence[str]
+) -> list[Sample]:
+    """A state set: every known state 0 but the current one; an unknown state still gets 1."""
+    samples = [
+        Sample(name, {**labels, "state": state}, 1.0 if state == current else 0.0)
+        for state in states
+    ]
+    if current not in states:
+        samples.append(Sample(name, {**labels, "state": current}, 1.0))
+    return samples
+
+
 def target_samples(
     result: TargetResult, states: Sequence[str], export_status_reason: bool
 ) -> TargetSamples:
@@ -105,13 +145,7 @@ def target_samples(
     state_samples = samples[STATE]
     for pack in sorted(result.pack_statuses, key=lambda p: str(p["ConformancePackName"])):
         labels = {**target, "conformance_pack": pack["ConformancePackName"]}
-        current = pack["ConformancePackState"]
-        for known in states:
-            state_samples.append(
-                Sample(STATE, {**labels, "state": known}, 1.0 if known == current else 0.0)
-            )
-        if current not in states:
-            state_samples.append(Sample(STATE, {**labels, "state": current}, 1.0))
+        state_samples += _one_hot(STATE, labels, pack["ConformancePackState"], states)
         info = {
             **labels,
             "conformance_pack_id": pack["ConformancePackId"],
@@ -152,6 +186,77 @@ def pack_families(
         (target_samples(result, states, export_status_reason) for result in results),
         export_status_reason,
     )
+
+
+@dataclass(frozen=True)
+class OrganizationResult:
+    """One read of the organization conformance packs: each pack with its member statuses."""
+
+    account_id: str
+    region: str
+    success: bool
+    duration_seconds: float
+    packs: Sequence[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]] = ()
+
+
+def _reason_labels(status: Mapping[str, Any]) -> dict[str, str] | None:
+    code, message = status.get("ErrorCode", ""), status.get("ErrorMessage", "")
+    return {"error_code": code, "reason": message} if code or message else None
+
+
+def organization_families(
+    result: OrganizationResult,
+    states: Sequence[str],
+    member_states: Sequence[str],
+    export_status_reason: bool,
+) -> list[Metric]:
+    """Families for the organization packs and their member accounts (an opt-in collector)."""
+    samples: dict[str, list[Sample]] = {name: [] for name in ORGANIZATION_HELP}
+    target = {"account_id": result.account_id, "region": result.region}
+    samples[ORG_SCRAPE_SUCCESS].append(Sample(ORG_SCRAPE_SUCCESS, target, float(result.success)))
+    samples[ORG_SCRAPE_DURATION].append(
+        Sample(ORG_SCRAPE_DURATION, target, result.duration_seconds)
+    )
+    ordered = sorted(result.packs, key=lambda pack: str(pack[0]["OrganizationConformancePackName"]))
+    for pack, members in ordered:
+        labels = {
+            **target,
+            "organization_conformance_pack": pack["OrganizationConformancePackName"],
+        }
+        samples[ORG_STATE] += _one_hot(ORG_STATE, labels, pack["Status"], states)
+        if "LastUpdateTime" in pack:
+            updated = _timestamp(pack["LastUpdateTime"])
+            samples[ORG_LAST_UPDATE].append(Sample(ORG_LAST_UPDATE, labels, updated))
+        if export_status_reason and (reason := _reason_labels(pack)):
+            samples[ORG_REASON].append(Sample(ORG_REASON, {**labels, **reason}, 1.0))
+        for member in sorted(
+            members, key=lambda m: (str(m["AccountId"]), str(m["ConformancePackName"]))
+        ):
+            member_labels = {
+                **labels,
+                "member_account_id": member["AccountId"],
+                "conformance_pack": member["ConformancePackName"],
+            }
+            samples[MEMBER_STATE] += _one_hot(
+                MEMBER_STATE, member_labels, member["Status"], member_states
+            )
+            if "LastUpdateTime" in member:
+                updated = _timestamp(member["LastUpdateTime"])
+                samples[MEMBER_LAST_UPDATE].append(
+                    Sample(MEMBER_LAST_UPDATE, member_labels, updated)
+                )
+            if export_status_reason and (reason := _reason_labels(member)):
+                samples[MEMBER_REASON].append(
+                    Sample(MEMBER_REASON, {**member_labels, **reason}, 1.0)
+                )
+    families = []
+    for name, help_text in ORGANIZATION_HELP.items():
+        if name in (ORG_REASON, MEMBER_REASON) and not export_status_reason:
+            continue
+        family = Metric(name, help_text, "gauge")
+        family.samples.extend(samples[name])
+        families.append(family)
+    return families
 
 
 def api_requests_family(samples: Iterable[tuple[str, str, str, str, int]]) -> Metric:

@@ -89,3 +89,4 @@ def test_accounts_are_parsed() -> None:
     assert (sandbox.profile, sandbox.account_id) == ("sandbox-readonly", "")
     assert (home.role_arn, home.profile, home.regions) == ("", "", ())
     assert config.min_interval_seconds == 30.0
+    assert config.organization_conformance_packs is True

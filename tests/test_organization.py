@@ -1,0 +1,155 @@
+"""exporter/organization.py against moto's server mode (a fake nobody here wrote), over HTTP,
+plus Stubber cases moto can't produce (failed members with reasons, unknown states).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto.server import ThreadedMotoServer
+
+from exporter.collector import Target
+from exporter.metrics import (
+    MEMBER_REASON,
+    MEMBER_STATE,
+    ORG_SCRAPE_SUCCESS,
+    ORG_STATE,
+)
+from exporter.organization import OrganizationCollector
+from tests.conftest import ACCOUNT, exposition, make_account, parse_exposition
+
+MOTO_ACCOUNT = "123456789012"  # moto's default account
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def collect(collector: OrganizationCollector, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    try:
+        return parse_exposition(exposition(collector.end(collector.begin(deadline), deadline)))
+    finally:
+        collector.close()
+
+
+@pytest.mark.integration
+def test_organization_packs_and_members_from_moto(moto_url) -> None:
+    account = make_account(("us-east-1",), moto_url)
+    client = account.clients["us-east-1"]
+    # Deploying is not the exporter's business: a plain client sets moto up.
+    setup = boto3.client(
+        "config",
+        region_name="us-east-1",
+        endpoint_url=moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    for name in ("org-security-baseline", "org-encryption"):
+        setup.put_organization_conformance_pack(
+            OrganizationConformancePackName=name, TemplateS3Uri="s3://b/t.yaml"
+        )
+
+    samples = collect(OrganizationCollector(Target(account, "us-east-1")))
+
+    assert samples[ORG_SCRAPE_SUCCESS] == [
+        ({"account_id": MOTO_ACCOUNT, "region": "us-east-1"}, 1.0)
+    ]
+    states = {
+        (labels["organization_conformance_pack"], labels["state"]): value
+        for labels, value in samples[ORG_STATE]
+    }
+    assert states[("org-security-baseline", "CREATE_SUCCESSFUL")] == 1.0
+    assert states[("org-encryption", "CREATE_FAILED")] == 0.0
+    model_states = client.meta.service_model.shape_for("OrganizationResourceStatus").enum
+    assert sum(1 for pack, _ in states if pack == "org-encryption") == len(model_states)
+    members = {
+        (labels["organization_conformance_pack"], labels["member_account_id"])
+        for labels, value in samples[MEMBER_STATE]
+        if value == 1.0
+    }
+    assert members == {("org-security-baseline", MOTO_ACCOUNT), ("org-encryption", MOTO_ACCOUNT)}
+    member_packs = {labels["conformance_pack"] for labels, _ in samples[MEMBER_STATE]}
+    assert all(name.startswith("OrgConformsPack-org-") for name in member_packs)
+    assert "aws_config_organization_conformance_pack_last_update_timestamp_seconds" in samples
+
+
+def test_failed_member_with_reason_and_unknown_state() -> None:
+    account = make_account(("us-east-1",))
+    client = account.clients["us-east-1"]
+    collector = OrganizationCollector(Target(account, "us-east-1"))
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "describe_organization_conformance_pack_statuses",
+            {
+                "OrganizationConformancePackStatuses": [
+                    {
+                        "OrganizationConformancePackName": "org-pci",
+                        "Status": "UPDATE_FAILED",
+                        "ErrorCode": "ConformancePackFailure",
+                        "ErrorMessage": "1 member account failed",
+                    }
+                ]
+            },
+            {"Limit": 100},
+        )
+        stubber.add_response(
+            "get_organization_conformance_pack_detailed_status",
+            {
+                "OrganizationConformancePackDetailedStatuses": [
+                    {
+                        "AccountId": "210987654321",
+                        "ConformancePackName": "OrgConformsPack-org-pci-abc",
+                        "Status": "UPDATE_FAILED",
+                        "ErrorCode": "AccessDenied",
+                        "ErrorMessage": 'Missing "AWSServiceRoleForConfigConforms"',
+                    },
+                    {
+                        "AccountId": ACCOUNT,
+                        "ConformancePackName": "OrgConformsPack-org-pci-abc",
+                        "Status": "SUSPENDED",
+                    },
+                ]
+            },
+            {"OrganizationConformancePackName": "org-pci", "Limit": 100},
+        )
+        account.account_id = ACCOUNT
+        samples = collect(collector)
+
+    [(reason, _)] = samples[MEMBER_REASON]
+    assert (reason["member_account_id"], reason["error_code"]) == ("210987654321", "AccessDenied")
+    assert reason["reason"] == 'Missing "AWSServiceRoleForConfigConforms"'
+    suspended = [
+        labels
+        for labels, value in samples[MEMBER_STATE]
+        if labels["member_account_id"] == ACCOUNT and value == 1.0
+    ]
+    assert [labels["state"] for labels in suspended] == ["SUSPENDED"]
+
+
+def test_a_failed_read_reports_scrape_success_zero(caplog) -> None:
+    account = make_account(("us-east-1",))
+    account.account_id = ACCOUNT
+    collector = OrganizationCollector(Target(account, "us-east-1"))
+    with Stubber(account.clients["us-east-1"]) as stubber:
+        stubber.add_client_error(
+            "describe_organization_conformance_pack_statuses",
+            "OrganizationAccessDeniedException",
+        )
+        samples = collect(collector)
+
+    assert samples[ORG_SCRAPE_SUCCESS] == [({"account_id": ACCOUNT, "region": "us-east-1"}, 0.0)]
+    assert ORG_STATE not in samples
+    assert any(
+        getattr(record, "error_code", "") == "OrganizationAccessDeniedException"
+        for record in caplog.records
+    )

@@ -1,0 +1,691 @@
+"""The deployment files, checked without Docker, Kubernetes or AWS.
+
+- deploy/compose/: every mount exists, every port and service name agrees with the
+  Prometheus, Alertmanager and Grafana files it mounts, and those pass promtool and amtool
+  (laid out as the containers see them). A missing promtool or amtool FAILS.
+- deploy/kubernetes/: selectors match labels, ports agree from container to ServiceMonitor,
+  probes hit real routes of the exporter's WSGI app, the ConfigMap's file passes the config
+  parser, and the PrometheusRule is what the generator makes of the shipped rules.
+- deploy/iam/: the policy grants exactly `exporter.aws.IAM_ACTIONS`, and the trust policies
+  agree with the ServiceAccount and with each other.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import botocore.session
+import pytest
+import yaml
+
+from deploy.kubernetes.generate_prometheusrule import GenerationError, render
+from exporter.aws import IAM_ACTIONS
+from exporter.cli import parse_args
+from exporter.config import EXTERNAL_ID_PATTERN, ROLE_ARN_PATTERN, ConfigError, parse_config
+from exporter.http import parse_listen_address
+from tests.conftest import REPO
+from tests.test_alerts import amtool, promtool, run_tool
+from tests.test_dockerfile import get_status, runtime_uid_gid
+
+COMPOSE_DIR = REPO / "deploy" / "compose"
+COMPOSE_FILE = COMPOSE_DIR / "compose.yml"
+KUBERNETES_DIR = REPO / "deploy" / "kubernetes"
+IAM_DIR = REPO / "deploy" / "iam"
+RULES_FILE = REPO / "alerts" / "conformance-pack-exporter.rules.yml"
+EXAMPLE_PROMETHEUS = REPO / "deploy" / "prometheus" / "prometheus.yml"
+EXAMPLE_ALERTMANAGER = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
+DEPLOY_DOC = REPO / "README.md"
+GENERATOR = KUBERNETES_DIR / "generate_prometheusrule.py"
+PROMETHEUS_RULE = KUBERNETES_DIR / "prometheusrule.yaml"
+
+# The job name the alert rules select on (`up{job=...}`); every way of scraping must yield it.
+JOB = "conformance-pack-exporter"
+# The URLs README.md gives for the demo stack: service → published port.
+DEMO_PORTS = {"exporter": 9869, "prometheus": 9090, "alertmanager": 9093, "grafana": 3000}
+# Listen ports of the images when no flag says otherwise.
+DEFAULT_LISTEN_PORTS = {"prometheus": 9090, "alertmanager": 9093, "grafana": 3000}
+PINNED_TAG = re.compile(r"^[\w./-]+:v?\d+\.\d+\.\d+$")
+
+
+def load_yaml(path: Path) -> Any:
+    """One YAML document, failing with its path when it is unreadable."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        pytest.fail(f"cannot load {path.relative_to(REPO)}: {error}")
+
+
+def load_json(path: Path) -> Any:
+    """One JSON file, failing with its path when it is unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        pytest.fail(f"cannot load {path.relative_to(REPO)}: {error}")
+
+
+def flag_values(arguments: list[str], name: str) -> list[str]:
+    """Values of `--name=value` (or `--name value`) in an argument list."""
+    values = []
+    for index, argument in enumerate(arguments):
+        if argument.startswith(f"--{name}="):
+            values.append(argument.split("=", 1)[1])
+        elif argument == f"--{name}" and index + 1 < len(arguments):
+            values.append(arguments[index + 1])
+    return values
+
+
+# ---------------------------------------------------------------------------------------
+# Compose demo stack
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount: the file or directory in the repository, where the container sees it."""
+
+    source: Path
+    target: PurePosixPath
+    read_only: bool
+
+
+def compose() -> dict[str, Any]:
+    """The compose file."""
+    document = load_yaml(COMPOSE_FILE)
+    assert isinstance(document, dict)
+    return document
+
+
+def service(name: str) -> dict[str, Any]:
+    """One compose service."""
+    services = compose()["services"]
+    assert name in services, f"compose has no service {name!r}"
+    return dict(services[name])
+
+
+def command(name: str) -> list[str]:
+    """A service's command as an argument list."""
+    value = service(name).get("command", [])
+    return shlex.split(value) if isinstance(value, str) else [str(item) for item in value]
+
+
+def mounts(name: str) -> list[Mount]:
+    """A service's bind mounts, short or long syntax, sources resolved like compose does."""
+    found = []
+    for volume in service(name).get("volumes", []):
+        if isinstance(volume, str):
+            source, target, *options = volume.split(":")
+            read_only = "ro" in options
+        else:
+            assert volume.get("type") == "bind", f"{name}: only bind mounts are expected"
+            source, target, read_only = volume["source"], volume["target"], volume.get("read_only")
+        assert source.startswith("."), f"{name}: {source} must be relative to the compose file"
+        found.append(
+            Mount((COMPOSE_DIR / source).resolve(), PurePosixPath(target), bool(read_only))
+        )
+    return found
+
+
+def host_path(name: str, container_path: PurePosixPath) -> Path:
+    """The repository file a service sees at `container_path`, through its mounts."""
+    for mount in mounts(name):
+        if container_path == mount.target:
+            return mount.source
+        if mount.target in container_path.parents:
+            return mount.source / container_path.relative_to(mount.target)
+    pytest.fail(f"{name}: nothing is mounted at {container_path}")
+
+
+def listen_port(name: str) -> int:
+    """The port a service listens on inside its container."""
+    if name == "grafana":
+        return int(service(name).get("environment", {}).get("GF_SERVER_HTTP_PORT", 3000))
+    addresses = flag_values(command(name), "web.listen-address")
+    if name == "exporter":
+        return parse_listen_address(parse_args(command(name)).listen_address)[1]
+    if not addresses:
+        return DEFAULT_LISTEN_PORTS[name]
+    return parse_listen_address(addresses[-1])[1]
+
+
+def config_file(name: str) -> Path:
+    """The repository file a service reads as its --config.file."""
+    (path,) = flag_values(command(name), "config.file")
+    return host_path(name, PurePosixPath(path))
+
+
+def resolve_target(address: str) -> tuple[str, int]:
+    """`host:port` of a scrape or Alertmanager target; the host must be a compose service."""
+    host, _, port = address.rpartition(":")
+    assert host in compose()["services"], f"{address}: {host!r} is not a compose service"
+    return host, int(port)
+
+
+def test_compose_runs_the_four_services() -> None:
+    assert set(compose()["services"]) == set(DEMO_PORTS)
+
+
+def test_compose_images_are_pinned() -> None:
+    for name, definition in compose()["services"].items():
+        if "build" in definition:
+            continue
+        image = definition["image"]
+        assert PINNED_TAG.fullmatch(image), f"{name}: pin {image!r} to a full version"
+
+
+def test_compose_builds_the_exporter_from_the_repository_dockerfile() -> None:
+    exporter = service("exporter")
+    context = (COMPOSE_DIR / exporter["build"]["context"]).resolve()
+    assert context == REPO
+    assert (context / exporter["build"].get("dockerfile", "Dockerfile")).is_file()
+    arguments = parse_args(command("exporter"))
+    assert arguments.demo
+    assert arguments.config_file is None
+
+
+def test_compose_exporter_is_locked_down() -> None:
+    exporter = service("exporter")
+    assert exporter.get("read_only") is True
+    uid, gid = runtime_uid_gid()
+    assert exporter.get("user") == f"{uid}:{gid}"
+    assert exporter.get("cap_drop") == ["ALL"]
+    assert "no-new-privileges:true" in exporter.get("security_opt", [])
+
+
+def test_compose_mounts_exist_read_only() -> None:
+    for name in compose()["services"]:
+        for mount in mounts(name):
+            assert mount.source.exists(), f"{name}: {mount.source} does not exist"
+            assert REPO in mount.source.parents, f"{name}: {mount.source} is outside the repo"
+            assert mount.read_only, f"{name}: mount {mount.target} read-only"
+            if mount.target.suffix in (".yml", ".yaml", ".json"):
+                assert mount.source.is_file(), f"{name}: {mount.source} must be a file"
+            else:
+                assert mount.source.is_dir(), f"{name}: {mount.source} must be a directory"
+
+
+def test_compose_ports_are_the_documented_ones() -> None:
+    docs = DEPLOY_DOC.read_text(encoding="utf-8")
+    for name, published in DEMO_PORTS.items():
+        (mapping,) = service(name)["ports"]
+        host_ip, host_port, container_port = str(mapping).split(":")
+        assert host_ip == "127.0.0.1", f"{name}: publish on loopback only"
+        assert int(host_port) == published, name
+        assert int(container_port) == listen_port(name), name
+        assert f"http://localhost:{published}" in docs, f"README.md: {name}'s URL"
+
+
+def test_compose_depends_on_real_services() -> None:
+    services = compose()["services"]
+    for name, definition in services.items():
+        depends_on = definition.get("depends_on", [])
+        assert set(depends_on) <= set(services), name
+
+
+def test_compose_prometheus_scrapes_the_exporter_and_alerts_alertmanager() -> None:
+    config = load_yaml(config_file("prometheus"))
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == JOB
+    (static,) = job["static_configs"]
+    assert [resolve_target(target) for target in static["targets"]] == [
+        ("exporter", listen_port("exporter"))
+    ]
+    assert job.get("metrics_path", "/metrics") == parse_args(command("exporter")).telemetry_path
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    (am_static,) = alertmanagers["static_configs"]
+    assert [resolve_target(target) for target in am_static["targets"]] == [
+        ("alertmanager", listen_port("alertmanager"))
+    ]
+
+
+def test_compose_prometheus_loads_the_shipped_rules() -> None:
+    (config_path,) = flag_values(command("prometheus"), "config.file")
+    config_dir = PurePosixPath(config_path).parent
+    rule_files = load_yaml(config_file("prometheus"))["rule_files"]
+    assert [host_path("prometheus", config_dir / path) for path in rule_files] == [RULES_FILE]
+
+
+def test_compose_prometheus_matches_the_example_config() -> None:
+    demo = load_yaml(config_file("prometheus"))
+    example = load_yaml(EXAMPLE_PROMETHEUS)
+    assert demo["global"] == example["global"]
+    (demo_job,) = demo["scrape_configs"]
+    (example_job,) = example["scrape_configs"]
+    ignored = {"static_configs"}
+    assert {k: v for k, v in demo_job.items() if k not in ignored} == {
+        k: v for k, v in example_job.items() if k not in ignored
+    }
+
+
+def stage_container_files(name: str, root: Path) -> None:
+    """Copy a service's mounts to where its container sees them, under `root`."""
+    for mount in mounts(name):
+        destination = root / mount.target.relative_to("/")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if mount.source.is_dir():
+            shutil.copytree(mount.source, destination)
+        else:
+            shutil.copy2(mount.source, destination)
+
+
+def test_promtool_accepts_the_compose_prometheus_config(tmp_path: Path) -> None:
+    tool = promtool()
+    stage_container_files("prometheus", tmp_path)
+    (config_path,) = flag_values(command("prometheus"), "config.file")
+    output = run_tool(tool, "check", "config", tmp_path / config_path.lstrip("/"))
+    assert "conformance-pack-exporter.rules.yml" in output, output
+    assert "SUCCESS" in output, output
+
+
+def test_amtool_accepts_the_compose_alertmanager_config() -> None:
+    tool = amtool()
+    run_tool(tool, "check-config", config_file("alertmanager"))
+
+
+def test_compose_alertmanager_routes_like_the_example() -> None:
+    demo = load_yaml(config_file("alertmanager"))
+    example = load_yaml(EXAMPLE_ALERTMANAGER)
+    assert demo["route"] == example["route"]
+    assert demo["inhibit_rules"] == example["inhibit_rules"]
+    names = [receiver["name"] for receiver in demo["receivers"]]
+    assert names == [receiver["name"] for receiver in example["receivers"]]
+    assert all(set(receiver) == {"name"} for receiver in demo["receivers"]), "demo sends nothing"
+
+
+def test_compose_grafana_is_provisioned() -> None:
+    provisioning = PurePosixPath("/etc/grafana/provisioning")
+    datasources_dir = host_path("grafana", provisioning / "datasources")
+    dashboards_dir = host_path("grafana", provisioning / "dashboards")
+    assert datasources_dir == REPO / "grafana" / "provisioning" / "datasources"
+    assert dashboards_dir == REPO / "grafana" / "provisioning" / "dashboards"
+
+    datasources = [
+        source
+        for path in sorted(datasources_dir.glob("*.y*ml"))
+        for source in load_yaml(path)["datasources"]
+    ]
+    (prometheus,) = [source for source in datasources if source["type"] == "prometheus"]
+    url = urlsplit(prometheus["url"])
+    assert (url.hostname, url.port) == ("prometheus", listen_port("prometheus"))
+
+    providers = [
+        provider
+        for path in sorted(dashboards_dir.glob("*.y*ml"))
+        for provider in load_yaml(path)["providers"]
+    ]
+    (provider,) = providers
+    dashboards_path = PurePosixPath(provider["options"]["path"])
+    dashboard = host_path("grafana", dashboards_path / "conformance-pack-exporter.json")
+    assert dashboard == REPO / "grafana" / "conformance-pack-exporter.json"
+    home = service("grafana")["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert host_path("grafana", PurePosixPath(home)) == dashboard
+
+
+# ---------------------------------------------------------------------------------------
+# Kubernetes
+
+
+def manifests() -> dict[str, dict[str, Any]]:
+    """Every Kubernetes object under deploy/kubernetes, by kind (one object per kind)."""
+    objects: dict[str, dict[str, Any]] = {}
+    for path in sorted(KUBERNETES_DIR.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if document is None:
+                continue
+            kind = document["kind"]
+            assert kind not in objects, f"{path.name}: a second {kind}"
+            objects[kind] = document
+    return objects
+
+
+def kustomization() -> dict[str, Any]:
+    """deploy/kubernetes/kustomization.yaml."""
+    document = load_yaml(KUBERNETES_DIR / "kustomization.yaml")
+    assert isinstance(document, dict)
+    return document
+
+
+def pod_spec() -> dict[str, Any]:
+    """The Deployment's pod template spec."""
+    spec = manifests()["Deployment"]["spec"]["template"]["spec"]
+    assert isinstance(spec, dict)
+    return spec
+
+
+def exporter_container() -> dict[str, Any]:
+    """The Deployment's only container."""
+    (container,) = pod_spec()["containers"]
+    assert isinstance(container, dict)
+    return container
+
+
+def container_arguments() -> list[str]:
+    """The exporter's command-line arguments in the Deployment."""
+    container = exporter_container()
+    assert "command" not in container, "keep the image's ENTRYPOINT; set args only"
+    return [str(argument) for argument in container["args"]]
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    """Whether a matchLabels-style selector matches a label set."""
+    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+
+def quantity(value: str | int | float) -> float:
+    """A Kubernetes resource quantity (`10m`, `64Mi`, `1`) as a number."""
+    text = str(value)
+    suffixes = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
+    for suffix, factor in suffixes.items():
+        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+def test_kubernetes_objects_and_kustomization_agree() -> None:
+    objects = manifests()
+    assert set(objects) == {
+        "ServiceAccount",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "ServiceMonitor",
+        "PrometheusRule",
+    }
+    files = sorted(p.name for p in KUBERNETES_DIR.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert sorted(kustomization()["resources"]) == files
+    assert kustomization().get("namespace"), "the kustomization sets the namespace"
+    for kind, document in objects.items():
+        assert "namespace" not in document["metadata"], f"{kind}: leave the namespace to -n / -k"
+        assert document["metadata"]["labels"]["app.kubernetes.io/name"] == JOB, kind
+
+
+def test_kubernetes_pod_is_locked_down() -> None:
+    uid, gid = runtime_uid_gid()
+    pod_security = pod_spec()["securityContext"]
+    assert pod_security["runAsNonRoot"] is True
+    assert (pod_security["runAsUser"], pod_security["runAsGroup"]) == (uid, gid)
+    assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = exporter_container()["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security.get("privileged", False) is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert "add" not in security["capabilities"]
+
+
+def test_kubernetes_resources_are_bounded() -> None:
+    resources = exporter_container()["resources"]
+    for resource in ("cpu", "memory"):
+        request = quantity(resources["requests"][resource])
+        limit = quantity(resources["limits"][resource])
+        assert 0 < request <= limit, resource
+
+
+def test_kubernetes_image_is_this_version() -> None:
+    from exporter import __version__
+
+    image = exporter_container()["image"]
+    assert image.rsplit(":", 1)[1] == __version__
+
+
+def test_kubernetes_selectors_match_labels() -> None:
+    objects = manifests()
+    deployment = objects["Deployment"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert selects(deployment["spec"]["selector"]["matchLabels"], pod_labels)
+    service_object = objects["Service"]
+    assert selects(service_object["spec"]["selector"], pod_labels)
+    monitor = objects["ServiceMonitor"]
+    assert selects(monitor["spec"]["selector"]["matchLabels"], service_object["metadata"]["labels"])
+    assert pod_spec()["serviceAccountName"] == objects["ServiceAccount"]["metadata"]["name"]
+
+
+def test_kubernetes_ports_agree_from_container_to_servicemonitor() -> None:
+    arguments = parse_args(container_arguments())
+    (container_port,) = exporter_container()["ports"]
+    assert container_port["containerPort"] == parse_listen_address(arguments.listen_address)[1]
+    objects = manifests()
+    (service_port,) = objects["Service"]["spec"]["ports"]
+    assert service_port["targetPort"] in (container_port["name"], container_port["containerPort"])
+    (endpoint,) = objects["ServiceMonitor"]["spec"]["endpoints"]
+    assert endpoint["port"] == service_port["name"]
+    assert endpoint.get("path", "/metrics") == arguments.telemetry_path
+
+
+def test_kubernetes_probes_and_scrape_path_are_real_routes() -> None:
+    container = exporter_container()
+    (port,) = container["ports"]
+    telemetry_path = parse_args(container_arguments()).telemetry_path
+    expected = {"livenessProbe": "/-/healthy", "readinessProbe": "/-/ready"}
+    for probe, path in expected.items():
+        http_get = container[probe]["httpGet"]
+        assert http_get["path"] == path, probe
+        assert http_get["port"] in (port["name"], port["containerPort"]), probe
+        assert get_status(path, telemetry_path) == 200, path
+    (endpoint,) = manifests()["ServiceMonitor"]["spec"]["endpoints"]
+    assert get_status(endpoint.get("path", "/metrics"), telemetry_path) == 200
+    assert get_status("/no-such-path", telemetry_path) == 404
+
+
+def test_kubernetes_configmap_is_a_valid_config_mounted_where_the_args_say() -> None:
+    configmap = manifests()["ConfigMap"]
+    arguments = parse_args(container_arguments())
+    assert arguments.config_file, "the Deployment passes --config.file"
+    config_path = PurePosixPath(arguments.config_file)
+    (volume,) = [
+        v
+        for v in pod_spec()["volumes"]
+        if v.get("configMap", {}).get("name") == configmap["metadata"]["name"]
+    ]
+    (volume_mount,) = [
+        m for m in exporter_container()["volumeMounts"] if m["name"] == volume["name"]
+    ]
+    assert volume_mount.get("readOnly") is True
+    assert "subPath" not in volume_mount, "a subPath mount never sees ConfigMap updates"
+    assert config_path.parent == PurePosixPath(volume_mount["mountPath"])
+    text = configmap["data"][config_path.name]
+    try:
+        parse_config(text, f"ConfigMap {configmap['metadata']['name']}: {config_path.name}")
+    except ConfigError as error:
+        pytest.fail(str(error))
+
+
+def test_kubernetes_scrape_settings_match_what_the_rules_assume() -> None:
+    (endpoint,) = manifests()["ServiceMonitor"]["spec"]["endpoints"]
+    assert "scrapeTimeout" in endpoint
+    example_job = load_yaml(EXAMPLE_PROMETHEUS)["scrape_configs"][0]
+    assert endpoint["interval"] == example_job["scrape_interval"]
+    assert endpoint["scrapeTimeout"] == example_job["scrape_timeout"]
+    # Without jobLabel, the Prometheus Operator names the job after the Service.
+    service_object = manifests()["Service"]
+    job_label = manifests()["ServiceMonitor"]["spec"].get("jobLabel")
+    job = (
+        service_object["metadata"]["labels"].get(job_label)
+        if job_label
+        else service_object["metadata"]["name"]
+    )
+    assert job == JOB
+
+
+def test_kubernetes_serviceaccount_has_an_irsa_role() -> None:
+    annotations = manifests()["ServiceAccount"]["metadata"]["annotations"]
+    assert ROLE_ARN_PATTERN.fullmatch(annotations["eks.amazonaws.com/role-arn"])
+
+
+def test_prometheusrule_is_generated_from_the_shipped_rules() -> None:
+    generated = render(RULES_FILE.read_text(encoding="utf-8"))
+    assert PROMETHEUS_RULE.read_bytes() == generated.encode("utf-8"), (
+        "deploy/kubernetes/prometheusrule.yaml is stale: "
+        "run python deploy/kubernetes/generate_prometheusrule.py"
+    )
+    assert manifests()["PrometheusRule"]["spec"] == load_yaml(RULES_FILE)
+
+
+def run_generator(*arguments: str | Path) -> subprocess.CompletedProcess[str]:
+    """The generator script as a user runs it."""
+    return subprocess.run(
+        [sys.executable, str(GENERATOR), *map(str, arguments)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_generator_check_passes_and_catches_drift(tmp_path: Path) -> None:
+    current = run_generator("--check")
+    assert current.returncode == 0, current.stderr
+    stale = tmp_path / "prometheusrule.yaml"
+    stale.write_text(PROMETHEUS_RULE.read_text(encoding="utf-8").replace("for: 5m", "for: 6m"))
+    result = run_generator("--check", "--output", stale)
+    assert result.returncode == 1
+    assert "stale" in result.stderr
+    written = tmp_path / "written.yaml"
+    assert run_generator("--output", written).returncode == 0
+    assert written.read_bytes() == PROMETHEUS_RULE.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "rules_text",
+    ["groups: []\n---\ngroups: []\n", "rules: []\n", "groups: [\n"],
+    ids=["two-documents", "no-groups", "broken-yaml"],
+)
+def test_generator_refuses_what_it_cannot_embed(rules_text: str) -> None:
+    with pytest.raises(GenerationError):
+        render(rules_text)
+
+
+# ---------------------------------------------------------------------------------------
+# IAM
+
+
+def statements(path: Path) -> list[dict[str, Any]]:
+    """The statements of an IAM policy document."""
+    document = load_json(path)
+    assert document["Version"] == "2012-10-17", path.name
+    found = document["Statement"]
+    assert isinstance(found, list)
+    return found
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    """IAM fields take a string or a list of strings."""
+    return [value] if isinstance(value, str) else list(value)
+
+
+def policy_actions() -> list[str]:
+    """Every action deploy/iam/policy.json allows, in file order."""
+    return [
+        action
+        for statement in statements(IAM_DIR / "policy.json")
+        for action in as_list(statement["Action"])
+    ]
+
+
+def test_policy_grants_exactly_the_exporters_actions() -> None:
+    actions = policy_actions()
+    assert len(actions) == len(set(actions)), "an action is listed twice"
+    assert set(actions) == IAM_ACTIONS
+
+
+def test_policy_is_allow_only_without_wildcard_actions() -> None:
+    for statement in statements(IAM_DIR / "policy.json"):
+        assert statement["Effect"] == "Allow"
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}
+        assert not any("*" in action for action in as_list(statement["Action"]))
+
+
+def test_policy_scopes_assume_role_to_named_roles() -> None:
+    for statement in statements(IAM_DIR / "policy.json"):
+        if "sts:AssumeRole" in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                assert re.fullmatch(r"arn:aws:iam::(\d{12}|\*):role/[\w+=,.@/-]+", resource)
+
+
+def test_iam_actions_name_real_aws_operations() -> None:
+    session = botocore.session.get_session()
+    by_prefix: dict[str, set[str]] = {}
+    for service_name in ("config", "sts"):
+        model = session.get_service_model(service_name)
+        by_prefix[model.signing_name] = set(model.operation_names)
+    for action in IAM_ACTIONS:
+        prefix, operation = action.split(":")
+        assert operation in by_prefix.get(prefix, set()), f"{action} is no AWS operation"
+
+
+def trust_statement(path: Path) -> dict[str, Any]:
+    """The only statement of a trust policy."""
+    (statement,) = statements(path)
+    assert statement["Effect"] == "Allow"
+    return statement
+
+
+def test_cross_account_trust_policy_requires_an_external_id() -> None:
+    statement = trust_statement(IAM_DIR / "trust-policy.json")
+    assert statement["Action"] == "sts:AssumeRole"
+    (external_id,) = as_list(statement["Condition"]["StringEquals"]["sts:ExternalId"])
+    assert EXTERNAL_ID_PATTERN.fullmatch(external_id)
+    # The exporter's own role (the one the ServiceAccount gets through IRSA) may assume it.
+    principal = statement["Principal"]["AWS"]
+    service_account = manifests()["ServiceAccount"]
+    assert principal == service_account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+
+
+def test_irsa_trust_policy_names_the_service_account() -> None:
+    statement = trust_statement(IAM_DIR / "irsa-trust-policy.json")
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    provider = statement["Principal"]["Federated"]
+    match = re.fullmatch(r"arn:aws:iam::(\d{12}):oidc-provider/(.+)", provider)
+    assert match, provider
+    account, issuer = match[1], match[2]
+    conditions = statement["Condition"]["StringEquals"]
+    service_account = manifests()["ServiceAccount"]
+    namespace = kustomization()["namespace"]
+    name = service_account["metadata"]["name"]
+    assert conditions == {
+        f"{issuer}:sub": f"system:serviceaccount:{namespace}:{name}",
+        f"{issuer}:aud": "sts.amazonaws.com",
+    }
+    role_arn = service_account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert role_arn.split(":")[4] == account, "the role and the OIDC provider share an account"
+
+
+# ---------------------------------------------------------------------------------------
+# README.md
+
+
+def referenced_paths(markdown: str) -> Iterator[str]:
+    """Repository paths named in backticks or link targets."""
+    for match in re.finditer(r"`([\w./-]+)`|\]\(([^)#\s]+)", markdown):
+        candidate = match[1] or match[2]
+        if candidate.startswith(("http", "/")) or "/" not in candidate:
+            continue
+        if re.match(r"^(deploy|alerts|grafana|docs|exporter|tests)/", candidate):
+            yield candidate
+
+
+def test_deploy_doc_names_only_existing_files_and_every_deploy_file() -> None:
+    markdown = DEPLOY_DOC.read_text(encoding="utf-8")
+    named = set(referenced_paths(markdown))
+    missing = sorted(path for path in named if not (REPO / path).exists())
+    assert not missing, missing
+    deploy_files = {
+        path.relative_to(REPO).as_posix()
+        for directory in (COMPOSE_DIR, KUBERNETES_DIR, IAM_DIR)
+        for path in directory.iterdir()
+        if path.is_file()
+    }
+    unmentioned = sorted(path for path in deploy_files if path not in named)
+    assert not unmentioned, f"README.md does not mention {unmentioned}"
+    assert "sts:GetCallerIdentity" in markdown

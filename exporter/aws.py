@@ -86,6 +86,7 @@ class DeadlineExceededError(Exception):
 
 
 _deadline = threading.local()
+_parsing = threading.local()  # set between a reply's arrival and its parsed `needs-retry`
 
 
 def _epoch_or_parsed(value: Any) -> Any:
@@ -273,6 +274,7 @@ class ApiCallCounter:
             caught_exception: BaseException | None = None,
             **_: Any,
         ) -> bool | None:
+            _parsing.active = False
             outcome = _attempt_outcome(known_codes, operation, response, caught_exception)
             with self._lock:
                 self._counts[(account, region, operation.name, outcome)] += 1
@@ -281,8 +283,21 @@ class ApiCallCounter:
                 return False
             return None
 
+        def on_parse(**_: Any) -> None:
+            _parsing.active = True
+
+        def on_unparsed(exception: BaseException, **kwargs: Any) -> None:
+            """A reply that failed to parse raises before `needs-retry`: count it here."""
+            if getattr(_parsing, "active", False):
+                _parsing.active = False
+                operation = str(kwargs["event_name"]).rsplit(".", 1)[-1]
+                with self._lock:
+                    self._counts[(account, region, operation, "invalid_response")] += 1
+
         service_id = service_model.service_id.hyphenize()
         client.meta.events.register_first(f"needs-retry.{service_id}", on_attempt)
+        client.meta.events.register(f"before-parse.{service_id}", on_parse)
+        client.meta.events.register(f"after-call-error.{service_id}", on_unparsed)
 
     def samples(
         self, accounts: Collection[Account] | None = None
@@ -356,12 +371,9 @@ class Account:
                 try:
                     identity = self.sts_client.get_caller_identity()
                     self.account_id = str(identity["Account"])
-                except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-                    log.warning("cannot learn the account id", extra={"error_code": error_code(e)})
-                except KeyError:
-                    log.warning(
-                        "cannot learn the account id", extra={"error_code": "invalid_response"}
-                    )
+                except Exception as error:  # any failure: serve with account_id="" and retry
+                    code = "invalid_response" if isinstance(error, KeyError) else error_code(error)
+                    log.warning("cannot learn the account id", extra={"error_code": code})
         return self.account_id or ""
 
 

@@ -175,6 +175,8 @@ def _mapping_values(
     for key_node, value_node in node.value:
         key = key_node.value
         path = f"{where}.{key}" if where else key
+        if key_node.tag != "tag:yaml.org,2002:str" or key not in value:
+            raise _InvalidValueError("keys must be plain strings", key_node, path)
         if key not in fields:
             known = ", ".join(sorted(fields))
             raise _InvalidValueError(f"unknown key (known keys: {known})", key_node, path)
@@ -258,6 +260,8 @@ def parse_config(text: str, path: str) -> Config:
         raise ConfigError(path, f"invalid YAML: {error.problem}", line=line) from None
     except yaml.YAMLError as error:
         raise ConfigError(path, f"invalid YAML: {error}") from None
+    except Exception as error:  # PyYAML's constructors raise anything on odd tags or nesting
+        raise ConfigError(path, f"invalid YAML: {type(error).__name__}: {error}") from None
     if document is None:
         return Config()
     if not isinstance(root, yaml.MappingNode) or not isinstance(document, dict):

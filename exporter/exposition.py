@@ -3,7 +3,8 @@
 prometheus_client's encoders validate and escape every label name of every sample, which
 cost a third of a scrape of a few hundred packs. These produce the same bytes (the tests
 compare them) for gauges, counters and untyped families, caching escaped label values, and
-hand any other type to prometheus_client.
+hand any other type to prometheus_client. A lone surrogate AWS may put in a name or reason
+(valid JSON, invalid UTF-8) is written as "?" instead of failing the whole scrape.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def encode_text(families: Iterable[Metric]) -> bytes:
         help_text = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
         output.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
         writer.lines(family, output)
-    return "".join(output).encode()
+    return "".join(output).encode(errors="replace")
 
 
 def encode_openmetrics(families: Iterable[Metric]) -> bytes:
@@ -112,7 +113,7 @@ def encode_openmetrics(families: Iterable[Metric]) -> bytes:
         )
         writer.lines(family, output)
     output.append("# EOF\n")
-    return "".join(output).encode()
+    return "".join(output).encode(errors="replace")
 
 
 def choose_encoder(accept_header: str) -> tuple[Encoder, str]:

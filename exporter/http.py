@@ -197,8 +197,32 @@ class _HeaderDeadline(io.RawIOBase):
         super().close()
 
 
+class _ErrorLog(io.TextIOBase):
+    """wsgiref's error stream: an exception in the app becomes a log line, not stderr text.
+
+    wsgiref prints the traceback here, then flushes while still handling the exception; the
+    text is dropped and the exception logged like any other (its traceback at debug only).
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        error = sys.exc_info()[1]
+        if error is not None:
+            log.error(
+                "request failed",
+                extra={"path": self._path, "error": type(error).__name__},
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+
+
 class _QuietHandler(WSGIRequestHandler):
-    """Logs requests at debug level; gives clients a deadline for their request headers."""
+    """Logs requests at debug level and app errors as log lines; gives clients a deadline
+    for their request headers."""
 
     def setup(self) -> None:
         super().setup()
@@ -212,6 +236,9 @@ class _QuietHandler(WSGIRequestHandler):
         self._reader.deadline = None
         self.connection.settimeout(SOCKET_TIMEOUT_SECONDS)
         return parsed
+
+    def get_stderr(self) -> _ErrorLog:
+        return _ErrorLog(self.path)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http request", extra={"client": self.address_string(), "line": format % args})

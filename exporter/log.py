@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any
@@ -24,6 +25,19 @@ _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, 
 }
 
 
+# AWS error messages can quote the signed request back (SignatureDoesNotMatch does), and
+# tracebacks carry those messages: credentials are cut out of every line written.
+_SECRETS = re.compile(
+    r"(?i)(x-amz-security-token[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;]+"
+    r"|(Credential=)[^/\s,]+"
+    r"|\b(?:AKIA|ASIA)[A-Z0-9]{12,}\b"
+)
+
+
+def _redact(text: str) -> str:
+    return _SECRETS.sub(lambda m: f"{m.group(1) or m.group(2) or ''}REDACTED", text)
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     level = {"WARNING": "warn", "CRITICAL": "error"}.get(record.levelname, record.levelname.lower())
     fields: dict[str, Any] = {
@@ -32,13 +46,13 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
         ),
         "level": level,
         "logger": record.name,
-        "msg": record.getMessage(),
+        "msg": _redact(record.getMessage()),
     }
     for key, value in vars(record).items():
         if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
-            fields[key] = value
+            fields[key] = _redact(value) if isinstance(value, str) else value
     if record.exc_info:
-        fields["exception"] = logging.Formatter().formatException(record.exc_info)
+        fields["exception"] = _redact(logging.Formatter().formatException(record.exc_info))
     return fields
 
 

@@ -29,7 +29,7 @@ def binary(name: str) -> str:
     """Path of a required tool; fails (never skips) when it is not installed."""
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} is not installed: apt-get install prometheus prometheus-alertmanager")
+        pytest.fail(f"{name} is not installed; .ci/run lists the Debian packages the tests need")
     return path
 
 

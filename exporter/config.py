@@ -273,11 +273,15 @@ def parse_config(text: str, path: str) -> Config:
         raise ConfigError(path, str(invalid), invalid.key, _line(invalid.node)) from None
 
 
-def load_config(path: str) -> Config:
-    """Read and validate the config file at `path`."""
+def read_config_text(path: str) -> str:
+    """A configuration file's text; a file that can't be read is a ConfigError too."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise ConfigError(path, f"cannot read the file: {reason}") from None
-    return parse_config(text, path)
+
+
+def load_config(path: str) -> Config:
+    """Read and validate the config file at `path`."""
+    return parse_config(read_config_text(path), path)

@@ -29,7 +29,7 @@ from typing import Any
 import bcrypt
 import yaml
 
-from exporter.config import ConfigError
+from exporter.config import ConfigError, read_config_text
 from exporter.http import StartResponse, WSGIApp
 
 log = logging.getLogger(__name__)
@@ -315,12 +315,7 @@ def parse_web_config(text: str, path: str) -> WebConfig:
 
 def load_web_config(path: str) -> WebConfig:
     """Read and validate the web config file at `path`."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise ConfigError(path, f"cannot read the file: {reason}") from None
-    return parse_web_config(text, path)
+    return parse_web_config(read_config_text(path), path)
 
 
 def _basic_credentials(header: str | None) -> tuple[bytes, bytes] | None:

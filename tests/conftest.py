@@ -123,13 +123,20 @@ def parse_exposition(text: str) -> dict[str, list[tuple[dict[str, str], float]]]
 
 
 class ExporterProcess:
-    """`python -m exporter` as a child process, with its log lines collected for assertions."""
+    """`python -m exporter` (or another `program`) as a child process, with its log lines
+    collected for assertions."""
 
-    def __init__(self, args: Sequence[str], env: Mapping[str, str], cwd: Path = REPO):
+    def __init__(
+        self,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        cwd: Path = REPO,
+        program: Sequence[str] = (sys.executable, "-m", "exporter"),
+    ):
         self.log_lines: list[str] = []
         self._log_changed = threading.Condition()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "exporter", *args],
+            [*program, *args],
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,

@@ -19,7 +19,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import threading
 import venv
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -464,26 +463,6 @@ class Image:
     healthcheck_timeout: float
 
 
-class ImageProcess(ExporterProcess):
-    """The image's ENTRYPOINT as a child process, with ExporterProcess's log and HTTP helpers."""
-
-    def __init__(self, command: Sequence[str], env: Mapping[str, str], cwd: Path) -> None:
-        self.log_lines: list[str] = []
-        self._log_changed = threading.Condition()
-        self.process = subprocess.Popen(
-            list(command),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-        )
-        threading.Thread(target=self._read_logs, daemon=True).start()
-        self.port = None
-
-
 def run_checked(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> None:
     """Run a replayed build step; fail the test with its output if it fails."""
     try:
@@ -627,7 +606,7 @@ def tree_state(*directories: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture
-def container(image: Image) -> Iterator[ImageProcess]:
+def container(image: Image) -> Iterator[ExporterProcess]:
     """The replayed image running `--demo`, its venv and working directory write-protected."""
     workdir = image.root / "workdir"
     workdir.mkdir(exist_ok=True)
@@ -636,8 +615,8 @@ def container(image: Image) -> Iterator[ImageProcess]:
         for path in [directory, *directory.rglob("*")]:
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    process = ImageProcess(
-        [*image.entrypoint, "--demo", "--web.listen-address=127.0.0.1:0"], image.env, workdir
+    process = ExporterProcess(
+        ["--demo", "--web.listen-address=127.0.0.1:0"], image.env, workdir, image.entrypoint
     )
     try:
         process.wait_until_listening()
@@ -670,7 +649,7 @@ def run_healthcheck(image: Image, port: int) -> subprocess.CompletedProcess[str]
 
 
 @pytest.mark.integration
-def test_replayed_image_serves_demo_metrics(container: ImageProcess) -> None:
+def test_replayed_image_serves_demo_metrics(container: ExporterProcess) -> None:
     samples = parse_exposition(container.scrape())
     states = samples["aws_config_conformance_pack_state"]
     assert {labels["region"] for labels, _ in states} >= {"us-east-1"}
@@ -683,7 +662,7 @@ def test_replayed_image_serves_demo_metrics(container: ImageProcess) -> None:
 
 
 @pytest.mark.integration
-def test_healthcheck_command_tells_up_from_down(image: Image, container: ImageProcess) -> None:
+def test_healthcheck_command_tells_up_from_down(image: Image, container: ExporterProcess) -> None:
     assert container.port is not None
     healthy = run_healthcheck(image, container.port)
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
@@ -693,7 +672,7 @@ def test_healthcheck_command_tells_up_from_down(image: Image, container: ImagePr
 
 
 @pytest.mark.integration
-def test_replayed_image_writes_nothing(image: Image, container: ImageProcess) -> None:
+def test_replayed_image_writes_nothing(image: Image, container: ExporterProcess) -> None:
     before = tree_state(image.venv, image.root / "workdir", image.root / "tmp")
     container.scrape()
     assert container.port is not None

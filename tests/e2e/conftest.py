@@ -144,7 +144,9 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusServe
         rule_files: Sequence[Path] = (),
         alertmanager_url: str | None = None,
         scrape_interval: str = "1s",
+        scrape_configs: list[dict[str, Any]] | None = None,
     ) -> PrometheusServer:
+        """`scrape_configs` replaces the plain job over `targets` (e.g. for TLS settings)."""
         index = len(servers)
         config: dict[str, Any] = {
             "global": {
@@ -153,7 +155,8 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusServe
                 "evaluation_interval": scrape_interval,
             },
             "rule_files": [str(path) for path in rule_files],
-            "scrape_configs": [
+            "scrape_configs": scrape_configs
+            or [
                 {
                     "job_name": JOB,
                     "static_configs": [{"targets": [t.removeprefix("http://") for t in targets]}],

@@ -6,57 +6,19 @@ against the exporter's `--web.config.file`, and that wrong credentials turn into
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.certs import Pki, bcrypt_hash, make_pki
 from tests.conftest import ExporterProcess
-from tests.e2e.conftest import JOB, PrometheusServer, binary, free_port
+from tests.e2e.conftest import JOB, PrometheusServer
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "scrape-over-tls"
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[Callable[[list[dict[str, Any]]], PrometheusServer]]:
-    """Starts Prometheus with the given scrape configs (ours need TLS and auth settings)."""
-    servers: list[PrometheusServer] = []
-
-    def start(scrape_configs: list[dict[str, Any]]) -> PrometheusServer:
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
-                    "scrape_configs": scrape_configs,
-                }
-            )
-        )
-        port = free_port()
-        server = PrometheusServer(
-            "prometheus",
-            [
-                binary("prometheus"),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            port,
-            tmp_path / "prometheus.log",
-        )
-        servers.append(server)
-        server.wait_ready()
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def scrape_config(
@@ -75,7 +37,9 @@ def scrape_config(
 
 
 def test_prometheus_scrapes_over_mutual_tls_with_basic_auth(
-    tmp_path: Path, exporter_factory: Callable[..., ExporterProcess], prometheus
+    tmp_path: Path,
+    exporter_factory: Callable[..., ExporterProcess],
+    prometheus_factory: Callable[..., PrometheusServer],
 ) -> None:
     pki = make_pki(tmp_path)
     web = tmp_path / "web.yml"
@@ -87,12 +51,13 @@ def test_prometheus_scrapes_over_mutual_tls_with_basic_auth(
     exporter = exporter_factory(["--demo", f"--web.config.file={web}"])
     assert exporter.port is not None
 
-    server = prometheus(
-        [
+    server = prometheus_factory(
+        [],
+        scrape_configs=[
             scrape_config(JOB, exporter.port, pki),
             scrape_config("wrong-password", exporter.port, pki, password="guess"),
             scrape_config("no-client-certificate", exporter.port, pki, client_cert=False),
-        ]
+        ],
     )
 
     server.wait_until(f'up{{job="{JOB}"}} == 1')

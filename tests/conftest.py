@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -231,6 +232,15 @@ def aws_env(endpoint_url: str | None = None, **extra: str) -> dict[str, str]:
         env["AWS_ENDPOINT_URL"] = endpoint_url
     env.update(extra)
     return env
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """In-process `cli.run` points the root logger at a stream pytest closes afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -43,15 +42,6 @@ def test_json_is_one_object_per_line() -> None:
     assert document["ts"].endswith("+00:00")
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
-
-
-@pytest.mark.usefixtures("restore_logging")
 @pytest.mark.parametrize("level", ["debug", "info"])
 def test_aws_libraries_never_log_below_warning(level: str) -> None:
     """botocore's debug output contains signed headers and session tokens."""

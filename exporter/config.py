@@ -249,19 +249,30 @@ def _line(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
-def parse_config(text: str, path: str) -> Config:
-    """Parse and validate config text; `path` is only used in error messages."""
+def load_yaml(text: str, path: str, construct: bool = True) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree (for line numbers) and, with `construct`, the document itself.
+
+    Every YAML failure becomes a ConfigError, including what PyYAML's constructors raise on
+    odd tags and what its parser raises on absurd nesting.
+    """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
+        return root, yaml.safe_load(text) if construct else None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = None if mark is None else int(mark.line) + 1
         raise ConfigError(path, f"invalid YAML: {error.problem}", line=line) from None
     except yaml.YAMLError as error:
         raise ConfigError(path, f"invalid YAML: {error}") from None
-    except Exception as error:  # PyYAML's constructors raise anything on odd tags or nesting
+    except RecursionError:
+        raise ConfigError(path, "invalid YAML: nested too deeply") from None
+    except Exception as error:
         raise ConfigError(path, f"invalid YAML: {type(error).__name__}: {error}") from None
+
+
+def parse_config(text: str, path: str) -> Config:
+    """Parse and validate config text; `path` is only used in error messages."""
+    root, document = load_yaml(text, path)
     if document is None:
         return Config()
     if not isinstance(root, yaml.MappingNode) or not isinstance(document, dict):

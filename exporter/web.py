@@ -29,7 +29,7 @@ from typing import Any
 import bcrypt
 import yaml
 
-from exporter.config import ConfigError, read_config_text
+from exporter.config import ConfigError, load_yaml, read_config_text
 from exporter.http import StartResponse, WSGIApp
 
 log = logging.getLogger(__name__)
@@ -288,16 +288,7 @@ def parse_web_config(text: str, path: str) -> WebConfig:
 
     Every problem is a ConfigError naming `path`, the key and the line.
     """
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        line = None if mark is None else int(mark.line) + 1
-        raise ConfigError(path, f"invalid YAML: {error.problem}", line=line) from None
-    except yaml.YAMLError as error:
-        raise ConfigError(path, f"invalid YAML: {error}") from None
-    except RecursionError:
-        raise ConfigError(path, "invalid YAML: nested too deeply") from None
+    root, _ = load_yaml(text, path, construct=False)
     if root is None:
         return WebConfig()
     try:

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -112,6 +112,21 @@ def api_calls(exposition: str) -> float:
     )
 
 
+def simulator_command(
+    latency: float, packs: int, regions: Sequence[str], accounts: Sequence[str] = ()
+) -> list[str]:
+    """The simulator as its own process, serving generated healthy packs."""
+    command = [
+        sys.executable,
+        "-m",
+        "exporter.simulator",
+        f"--latency={latency}",
+        f"--packs={packs}",
+        f"--regions={','.join(regions)}",
+    ]
+    return command + ([f"--accounts={','.join(accounts)}"] if accounts else [])
+
+
 def exporter_command(config_path: str) -> list[str]:
     """The exporter as its own process, on an ephemeral port."""
     return [
@@ -150,14 +165,7 @@ def main() -> None:
     parser.add_argument("--scrapes", type=int, default=30)
     args = parser.parse_args()
 
-    simulator = [
-        sys.executable,
-        "-m",
-        "exporter.simulator",
-        f"--latency={args.latency}",
-        f"--packs={args.packs}",
-        f"--regions={','.join(REGIONS)}",
-    ]
+    simulator = simulator_command(args.latency, args.packs, REGIONS)
     with process(simulator, ENV, r"listening on (\S+)") as (_, match):
         url = match[1]
         bare = bare_paginator(url, REGIONS[0], args.scrapes)

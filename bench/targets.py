@@ -21,7 +21,7 @@ import botocore.config
 import botocore.session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scrape_latency import ENV, api_calls, exporter_command, process
+from scrape_latency import ENV, api_calls, exporter_command, process, simulator_command
 
 REGIONS = ("us-east-1", "eu-west-1")
 
@@ -110,15 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(n) for n in args.targets.split(",")]
     accounts = accounts_for(max(sizes))
-    simulator = [
-        sys.executable,
-        "-m",
-        "exporter.simulator",
-        f"--latency={args.latency}",
-        f"--packs={args.packs}",
-        f"--regions={','.join(REGIONS)}",
-        f"--accounts={','.join(accounts)}",
-    ]
+    simulator = simulator_command(args.latency, args.packs, REGIONS, accounts)
     with process(simulator, ENV, r"listening on (\S+)") as (_, match):
         url = match[1]
         bare = bare_paginator(url, args.scrapes * 3)

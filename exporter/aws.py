@@ -358,8 +358,10 @@ class Account:
 
     def observe_arn(self, arn: str) -> None:
         """Learn the account id from a resource ARN, saving the STS call."""
+        if self.account_id is not None:
+            return
         parts = arn.split(":", 5)
-        if self.account_id is None and len(parts) == 6 and parts[4].isdigit():
+        if len(parts) == 6 and parts[4].isdigit():
             self.account_id = parts[4]
 
     def resolve_account_id(self) -> str:

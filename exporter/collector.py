@@ -224,8 +224,8 @@ class ConformancePackCollector:
         except Exception as error:
             account_id = target.account.resolve_account_id()
             return self._failed(target, error_code(error), started, account_id)
-        for status in statuses:
-            target.account.observe_arn(str(status.get("ConformancePackArn", "")))
+        if statuses:  # every pack's ARN names the same account: one is enough
+            target.account.observe_arn(str(statuses[0].get("ConformancePackArn", "")))
         collected = TargetResult(
             account_id=target.account.resolve_account_id(),
             region=target.region,

@@ -30,7 +30,6 @@ from prometheus_client.samples import Sample
 from exporter import __version__
 
 TARGET_LABELS = ("account_id", "region")
-PACK_LABELS = (*TARGET_LABELS, "conformance_pack")
 
 STATE = "aws_config_conformance_pack_state"
 INFO = "aws_config_conformance_pack_info"

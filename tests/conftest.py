@@ -216,6 +216,32 @@ class ExporterProcess:
         return self.process.wait(timeout)
 
 
+def run_tool(
+    *args: str | Path,
+    cwd: Path = REPO,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> str:
+    """Run a tool and return its output; fail the test with that output if it fails."""
+    command = [str(arg) for arg in args]
+    try:
+        result = subprocess.run(
+            command,
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        pytest.fail(f"{' '.join(command)} could not run: {error}")
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited with {result.returncode}:\n{output}")
+    return output
+
+
 def aws_env(endpoint_url: str | None = None, **extra: str) -> dict[str, str]:
     """An environment with fake credentials and no way to reach real AWS or instance metadata."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

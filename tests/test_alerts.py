@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.conftest import run_tool
 
 REPO = Path(__file__).resolve().parent.parent
 RULES_FILE = REPO / "alerts" / "conformance-pack-exporter.rules.yml"
@@ -37,7 +38,6 @@ REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
 IDENTIFYING_LABELS = ("conformance_pack", "account_id", "region", "state", "reason", "outcome")
 # An alert rule's `for:` line, as a test rewrites it to shorten waits.
 FOR_LINE = re.compile(r"^(?P<indent>\s+)for:\s*\S+\s*$", re.MULTILINE)
-TOOL_TIMEOUT_SECONDS = 120
 
 
 def load_yaml(path: Path) -> Any:
@@ -104,26 +104,6 @@ def find_tool(name: str, env_var: str) -> str:
             f"or set ${env_var} to its path"
         )
     return path
-
-
-def run_tool(*args: str | Path) -> str:
-    """Run a tool from the repository root and return its output; fail with it on error."""
-    command = [str(arg) for arg in args]
-    try:
-        result = subprocess.run(
-            command,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=TOOL_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        pytest.fail(f"{' '.join(command)} could not run: {error}")
-    output = result.stdout + result.stderr
-    if result.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited with {result.returncode}:\n{output}")
-    return output
 
 
 def promtool() -> str:

@@ -24,8 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter import metrics
 from exporter.aws import pack_states
 from tests.conftest import ACCOUNT, Families, pack_status
+from tests.conftest import run_tool as run_promtool
 from tests.test_alerts import PROMETHEUS_CONFIG, RUNBOOK_URL_PREFIX, github_anchors, promtool
-from tests.test_alerts import run_tool as run_promtool
 
 REPO = Path(__file__).resolve().parent.parent
 DASHBOARD_FILE = REPO / "grafana" / "conformance-pack-exporter.json"

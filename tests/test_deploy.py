@@ -33,8 +33,8 @@ from exporter.aws import IAM_ACTIONS
 from exporter.cli import parse_args
 from exporter.config import EXTERNAL_ID_PATTERN, ROLE_ARN_PATTERN, ConfigError, parse_config
 from exporter.http import parse_listen_address
-from tests.conftest import REPO
-from tests.test_alerts import amtool, promtool, run_tool
+from tests.conftest import REPO, run_tool
+from tests.test_alerts import amtool, promtool
 from tests.test_dockerfile import get_status, runtime_uid_gid
 
 COMPOSE_DIR = REPO / "deploy" / "compose"

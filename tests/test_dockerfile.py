@@ -20,7 +20,7 @@ import stat
 import subprocess
 import sys
 import venv
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -30,7 +30,7 @@ import pytest
 from exporter import __version__
 from exporter.cli import DEFAULT_PORT, parse_args
 from exporter.http import make_app
-from tests.conftest import REPO, ExporterProcess, parse_exposition
+from tests.conftest import REPO, ExporterProcess, parse_exposition, run_tool
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -463,26 +463,6 @@ class Image:
     healthcheck_timeout: float
 
 
-def run_checked(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> None:
-    """Run a replayed build step; fail the test with its output if it fails."""
-    try:
-        result = subprocess.run(
-            list(command),
-            cwd=cwd,
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=TOOL_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        pytest.fail(f"{' '.join(command)} could not run: {error}")
-    if result.returncode != 0:
-        pytest.fail(
-            f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
-        )
-
-
 class StageReplay:
     """Replays one stage's WORKDIR, COPY and `RUN pip` lines into a directory tree."""
 
@@ -557,7 +537,9 @@ class StageReplay:
                 command.append(self.host_path(argument, mounts))
             else:
                 command.append(argument)
-        run_checked(command, Path(self.host_path(".", {})), self.env)
+        run_tool(
+            *command, cwd=Path(self.host_path(".", {})), env=self.env, timeout=TOOL_TIMEOUT_SECONDS
+        )
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,7 @@ class ConformancePackCollector:
         *,
         pack_names: tuple[str, ...] = (),
         export_status_reason: bool = True,
-        concurrency: int = 16,
+        concurrency: int = 64,
         default_timeout_seconds: float = 10.0,
         min_interval_seconds: float = 0.0,
     ) -> None:

@@ -70,7 +70,7 @@ class Config:
     organization_conformance_packs: bool = False
     conformance_packs: tuple[str, ...] = ()
     export_status_reason: bool = True
-    concurrency: int = 16
+    concurrency: int = 64
     connect_timeout_seconds: float = 2.0
     read_timeout_seconds: float = 5.0
     total_max_attempts: int = 3

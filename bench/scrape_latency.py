@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -76,8 +76,7 @@ def process(
         child.wait(10)
 
 
-def median_seconds(action: object, repeats: int) -> float:
-    assert callable(action)
+def median_seconds(action: Callable[[], object], repeats: int) -> float:
     action()  # warm-up: connections, credential resolution, model loading
     timings = []
     for _ in range(repeats):

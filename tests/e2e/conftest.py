@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -132,11 +132,58 @@ def exporter_demo() -> Iterator[str]:
         exporter.stop()
 
 
+ServerKind = TypeVar("ServerKind", bound=Server)
+
+
+class Servers:
+    """The tools one test starts, each from a YAML config in its tmp_path; stopped at teardown."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self._tmp_path = tmp_path
+        self._started: list[Server] = []
+
+    def start(
+        self,
+        kind: type[ServerKind],
+        tool: str,
+        config: dict[str, Any],
+        storage_flag: str,
+        *flags: str,
+    ) -> ServerKind:
+        """Run `tool` on a free loopback port with `config`, and wait until it is ready."""
+        name = f"{tool.removeprefix('prometheus-')}-{len(self._started)}"
+        config_path = self._tmp_path / f"{name}.yml"
+        config_path.write_text(yaml.safe_dump(config))
+        port = free_port()
+        command = [
+            binary(tool),
+            f"--config.file={config_path}",
+            f"{storage_flag}={self._tmp_path / f'{name}-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+            *flags,
+        ]
+        server = kind(name, command, port, self._tmp_path / f"{name}.log")
+        self._started.append(server)
+        server.wait_ready()
+        return server
+
+    def stop(self) -> None:
+        for server in self._started:
+            server.stop()
+
+
 @pytest.fixture
-def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
+def servers(tmp_path: Path) -> Iterator[Servers]:
+    started = Servers(tmp_path)
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def prometheus_factory(servers: Servers) -> Callable[..., PrometheusServer]:
     """Starts Prometheus scraping the given targets as job `conformance-pack-exporter`."""
-    prometheus = binary("prometheus")
-    servers: list[PrometheusServer] = []
+    binary("prometheus")  # fail at set-up, before the test's own work
 
     def start(
         targets: list[str],
@@ -147,7 +194,6 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusServe
         scrape_configs: list[dict[str, Any]] | None = None,
     ) -> PrometheusServer:
         """`scrape_configs` replaces the plain job over `targets` (e.g. for TLS settings)."""
-        index = len(servers)
         config: dict[str, Any] = {
             "global": {
                 "scrape_interval": scrape_interval,
@@ -166,59 +212,25 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusServe
         if alertmanager_url:
             host = alertmanager_url.removeprefix("http://")
             config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [host]}]}]}
-        config_path = tmp_path / f"prometheus-{index}.yml"
-        config_path.write_text(yaml.safe_dump(config))
-        port = free_port()
-        server = PrometheusServer(
+        return servers.start(
+            PrometheusServer,
             "prometheus",
-            [
-                prometheus,
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={tmp_path / f'prometheus-data-{index}'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--rules.alert.resend-delay=1s",
-                "--log.level=warn",
-            ],
-            port,
-            tmp_path / f"prometheus-{index}.log",
+            config,
+            "--storage.tsdb.path",
+            "--rules.alert.resend-delay=1s",
         )
-        servers.append(server)
-        server.wait_ready()
-        return server
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture
-def alertmanager_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], Server]]:
+def alertmanager_factory(servers: Servers) -> Callable[[dict[str, Any]], Server]:
     """Starts Alertmanager with the given configuration, clustering off."""
-    alertmanager = binary("prometheus-alertmanager")
-    servers: list[Server] = []
+    binary("prometheus-alertmanager")
 
     def start(config: dict[str, Any]) -> Server:
-        index = len(servers)
-        config_path = tmp_path / f"alertmanager-{index}.yml"
-        config_path.write_text(yaml.safe_dump(config))
-        port = free_port()
-        server = Server(
-            "alertmanager",
-            [
-                alertmanager,
-                f"--config.file={config_path}",
-                f"--storage.path={tmp_path / f'alertmanager-data-{index}'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-                "--log.level=warn",
-            ],
-            port,
-            tmp_path / f"alertmanager-{index}.log",
+        return servers.start(
+            Server, "prometheus-alertmanager", config, "--storage.path", "--cluster.listen-address="
         )
-        servers.append(server)
-        server.wait_ready()
-        return server
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start

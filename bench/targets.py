@@ -6,7 +6,7 @@ simulator's STS, as in an AWS Organization. The simulator runs in its own proces
 Beside the exporter it times two references: one target's bare paginator (the ratio the issue
 sets its goal against) and "boto3 alone": one bare paginator per target, all at once on
 threads in one process, which is the floor any single-process exporter built on boto3 can
-reach. The "replicas" rows split the accounts over that many exporter processes scraped at
+reach. The "replicas" column splits the accounts over that many exporter processes scraped at
 once, as sharding with /probe does.
 
     python bench/targets.py [--targets 1,10,100,500] [--packs 5] [--latency 0.04]

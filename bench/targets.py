@@ -37,9 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scrape_latency import (
     ENV,
     api_calls,
+    bare_paginator,
     exporter_command,
     median_seconds,
     process,
+    read_all,
     simulator_command,
 )
 
@@ -58,13 +60,6 @@ def bare_clients(url: str, count: int) -> list[Any]:
         core.create_client("config", region_name=REGIONS[0], endpoint_url=url, config=config)
         for _ in range(count)
     ]
-
-
-def read_all(client: Any) -> None:
-    for _ in client.get_paginator("describe_conformance_pack_status").paginate(
-        PaginationConfig={"PageSize": 20}
-    ):
-        pass
 
 
 def boto3_alone(url: str, targets: int, repeats: int) -> tuple[float, float]:
@@ -185,8 +180,7 @@ def main() -> None:
     simulator = simulator_command(args.latency, args.packs, REGIONS, accounts)
     with process(simulator, ENV, r"listening on (\S+)") as (_, match):
         url = match[1]
-        (client,) = bare_clients(url, 1)
-        bare = median_seconds(lambda: read_all(client), args.scrapes * 3)
+        bare = bare_paginator(url, REGIONS[0], args.scrapes * 3)
         rows = [measure(url, size, args.scrapes, args.concurrency) for size in sizes]
         alone = {size: boto3_alone(url, size, args.scrapes) for size in sizes}
         shards = {

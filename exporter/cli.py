@@ -1,8 +1,9 @@
-"""Command line: flags, logging, signals; wires config → AWS clients → collector → HTTP."""
+"""Command line: flags, logging, signals; wires config → targets → collectors → scraper → HTTP."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -13,18 +14,15 @@ from collections.abc import Sequence
 from types import FrameType
 
 import botocore.session
-from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import Metric
 
 from exporter import __version__
-from exporter.aws import ApiCallCounter, Sessions, pack_states
-from exporter.collector import ConformancePackCollector, build_targets
+from exporter.aws.accounts import Sessions, build_targets
+from exporter.aws.hooks import ApiCallCounter
+from exporter.collectors import IAM_ACTIONS, build_collectors
 from exporter.config import Config, ConfigError, load_config
 from exporter.http import make_app, make_server, parse_listen_address
 from exporter.log import LEVELS, configure_logging
-from exporter.metrics import build_info_family
-from exporter.organization import OrganizationCollector
-from exporter.simulator import DEMO_REGIONS, ConfigSimulator, demo_scenario
+from exporter.scrape import Scraper
 from exporter.web import WebConfigFile
 
 log = logging.getLogger("exporter")
@@ -93,6 +91,23 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
+def _demo_sessions(stack: contextlib.ExitStack) -> tuple[Sessions, tuple[str, ...]]:
+    """Sessions on the built-in simulator, imported only here: the product never needs it."""
+    from exporter.simulator import DEMO_REGIONS, ConfigSimulator, demo_scenario
+
+    simulator = stack.enter_context(ConfigSimulator(demo_scenario(time.time())))
+    demo = botocore.session.get_session()
+    demo.set_credentials("AKIADEMODEMODEMODEMO", "demo-secret-access-key")
+    return Sessions(demo, endpoint_url=simulator.url), DEMO_REGIONS
+
+
+def _aws_sessions() -> tuple[Sessions, tuple[str, ...]]:
+    """Sessions on the default credential chain, in the SDK's region (or AWS_REGION)."""
+    sessions = Sessions()
+    region = sessions.default_region() or os.environ.get("AWS_REGION")
+    return sessions, (region,) if region else ()
+
+
 def run(argv: Sequence[str]) -> int:
     """Run the exporter until SIGTERM or SIGINT; returns the process exit code."""
     args = parse_args(argv)
@@ -109,104 +124,52 @@ def run(argv: Sequence[str]) -> int:
         print(f"{args.config_file or 'default configuration'}: OK")
         return 0
 
-    simulator: ConfigSimulator | None = None
-    if args.demo:
-        simulator = ConfigSimulator(demo_scenario(time.time()))
-        simulator.start()
-        demo = botocore.session.get_session()
-        demo.set_credentials("AKIADEMODEMODEMODEMO", "demo-secret-access-key")
-        sessions = Sessions(demo, endpoint_url=simulator.url)
-        default_regions: tuple[str, ...] = DEMO_REGIONS
-    else:
-        sessions = Sessions()
-        # botocore reads AWS_DEFAULT_REGION and profiles; most other SDKs also read AWS_REGION.
-        region = sessions.base.get_config_variable("region") or os.environ.get("AWS_REGION")
-        default_regions = (region,) if region else ()
-    counter = ApiCallCounter()
-    try:
-        targets = build_targets(config, sessions, counter, default_regions)
-    except ValueError as error:
-        return _fail(str(error))
-    collector = ConformancePackCollector(
-        targets,
-        pack_states(targets[0].client),
-        counter,
-        pack_names=config.conformance_packs,
-        export_status_reason=config.export_status_reason,
-        concurrency=config.concurrency,
-        default_timeout_seconds=config.default_scrape_timeout_seconds,
-        min_interval_seconds=config.min_interval_seconds,
-    )
-    process_registry = CollectorRegistry(auto_describe=False)
-    ProcessCollector(registry=process_registry)
-    build_info = build_info_family()
-
-    organization = (
-        OrganizationCollector(
-            targets[0],
-            export_status_reason=config.export_status_reason,
-            min_interval_seconds=config.min_interval_seconds,
+    with contextlib.ExitStack() as stack:
+        sessions, default_regions = _demo_sessions(stack) if args.demo else _aws_sessions()
+        counter = ApiCallCounter()
+        try:
+            targets = build_targets(config, sessions, counter, IAM_ACTIONS, default_regions)
+        except ValueError as error:
+            return _fail(str(error))
+        collectors = build_collectors(config, targets[0].client.meta.service_model)
+        scraper = Scraper(collectors, targets, counter, concurrency=config.concurrency)
+        stack.callback(scraper.close)
+        app = make_app(
+            scraper.metrics,
+            probe=scraper.probe,
+            telemetry_path=args.telemetry_path,
+            default_timeout_seconds=config.default_scrape_timeout_seconds,
+            timeout_offset_seconds=config.scrape_timeout_offset_seconds,
         )
-        if config.organization_conformance_packs
-        else None
-    )
+        if web_config:
+            app = web_config.protect(app)
+        tls = web_config.ssl_context if web_config and web_config.tls else None
+        try:
+            server = make_server(host, port, app, tls)
+        except OSError as error:
+            log.error("cannot listen", extra={"address": args.listen_address, "error": str(error)})
+            return 1
+        stack.callback(server.server_close)
 
-    def scrape(budget_seconds: float) -> list[Metric]:
-        deadline = time.monotonic() + budget_seconds
-        pending = organization.begin(deadline) if organization else None
-        families = collector.collect_within(budget_seconds)
-        if organization:
-            families += organization.end(pending, deadline)
-        return [*families, build_info, *process_registry.collect()]
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("shutting down", extra={"signal": signal.Signals(signum).name})
+            threading.Thread(target=server.shutdown, daemon=True).start()
 
-    def probe(parameters: dict[str, str], budget_seconds: float) -> list[Metric]:
-        return [*collector.probe(parameters, budget_seconds), build_info]
-
-    app = make_app(
-        scrape,
-        probe=probe,
-        telemetry_path=args.telemetry_path,
-        default_timeout_seconds=config.default_scrape_timeout_seconds,
-        timeout_offset_seconds=config.scrape_timeout_offset_seconds,
-    )
-    if web_config:
-        app = web_config.protect(app)
-    tls = web_config.ssl_context if web_config and web_config.tls else None
-    try:
-        server = make_server(host, port, app, tls)
-    except OSError as error:
-        log.error("cannot listen", extra={"address": args.listen_address, "error": str(error)})
-        collector.close()
-        if simulator:
-            simulator.stop()
-        return 1
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info(
-        "listening",
-        extra={
-            "address": args.listen_address,
-            "port": server.server_port,
-            "tls": tls is not None,
-            "targets": len(targets),
-            "demo": args.demo,
-            "version": __version__,
-        },
-    )
-    try:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        log.info(
+            "listening",
+            extra={
+                "address": args.listen_address,
+                "port": server.server_port,
+                "tls": tls is not None,
+                "targets": len(targets),
+                "collectors": ",".join(collector.name for collector in collectors),
+                "demo": args.demo,
+                "version": __version__,
+            },
+        )
         server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-        collector.close()
-        if organization:
-            organization.close()
-        if simulator:
-            simulator.stop()
     return 0
 
 

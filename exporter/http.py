@@ -25,6 +25,7 @@ from prometheus_client.core import Metric
 from prometheus_client.exposition import gzip_accepted
 
 from exporter import __version__
+from exporter.deadline import Deadline
 from exporter.exposition import choose_encoder
 
 if TYPE_CHECKING:
@@ -34,9 +35,9 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-Scrape = Callable[[float], list[Metric]]
-# A probe gets the query parameters and the scrape budget; LookupError means a bad target.
-Probe = Callable[[dict[str, str], float], list[Metric]]
+Scrape = Callable[[Deadline], list[Metric]]
+# A probe gets the query parameters and the scrape deadline; LookupError means a bad target.
+Probe = Callable[[dict[str, str], Deadline], list[Metric]]
 
 TLSContext = Callable[[], ssl.SSLContext]
 
@@ -94,7 +95,7 @@ def make_app(
     default_timeout_seconds: float = 10.0,
     timeout_offset_seconds: float = 0.5,
 ) -> WSGIApp:
-    """The exporter's WSGI app; `scrape(seconds)` returns the families to expose.
+    """The exporter's WSGI app; `scrape(deadline)` returns the families to expose.
 
     `probe` serves `/probe?account=...&region=...` (the multi-target pattern): a LookupError
     from it is the client's mistake and answers 400 before any AWS call.
@@ -116,18 +117,20 @@ def make_app(
             return _respond(start_response, method, "200 OK", b"Healthy\n")
         if path == "/-/ready":
             return _respond(start_response, method, "200 OK", b"Ready\n")
-        budget = scrape_budget(
-            environ.get(TIMEOUT_HEADER), default_timeout_seconds, timeout_offset_seconds
+        deadline = Deadline.after(
+            scrape_budget(
+                environ.get(TIMEOUT_HEADER), default_timeout_seconds, timeout_offset_seconds
+            )
         )
         if path == telemetry_path:
-            families = scrape(budget)
+            families = scrape(deadline)
         else:
             assert probe is not None
             query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             if any(len(values) > 1 for values in query.values()):
                 return _respond(start_response, method, "400 Bad Request", b"repeated parameter\n")
             try:
-                families = probe({name: values[0] for name, values in query.items()}, budget)
+                families = probe({name: values[0] for name, values in query.items()}, deadline)
             except LookupError as error:
                 message = f"{error.args[0] if error.args else error}\n".encode()
                 return _respond(start_response, method, "400 Bad Request", message)

@@ -1,13 +1,12 @@
 """One AWS read shared by every scrape that needs it, with at most one in flight.
 
-Two Prometheus replicas (or /metrics and /probe) asking at once cost one read; a read that
-overran its scrape's deadline is neither piled on nor served later; with `min_interval` a
-result that young is served again.
+Two Prometheus replicas (or /metrics and /probe) asking at once cost one read; with
+`min_interval` a result that young is served again. A read that overran its deadline is
+never piled on; whether its late result is kept for the next scrape is the owner's choice.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
@@ -26,21 +25,28 @@ class SharedCall(Generic[Result]):
         pool: Executor,
         succeeded: Callable[[Result], bool],
         min_interval_seconds: float = 0.0,
+        keep_late: bool = False,
     ) -> None:
         self._pool = pool
         self._succeeded = succeeded
         self._min_interval = min_interval_seconds
+        self._keep_late = keep_late
         self._lock = threading.Lock()
         self._in_flight: Future[Result] | None = None
         self._in_flight_deadline = 0.0
         self._last: Result | None = None
         self._last_at = -math.inf
-        self.last_success_at: float | None = None  # Unix time of the last good, timely read
+        self.last_success_at: float | None = None  # Unix time of the last good, kept read
+
+    @property
+    def last(self) -> Result | None:
+        """The last result kept, however old."""
+        return self._last
 
     def result_for(
-        self, read: Callable[[float], Result], deadline: float
+        self, read: Callable[[], Result], deadline: float
     ) -> Result | Future[Result] | None:
-        """A young enough result, the read in flight, or a new read of `read(deadline)`.
+        """A young enough result, the read in flight, or a new `read()` due by `deadline`.
 
         None means a read that overran its own deadline is still running: the caller reports
         the target as timed out rather than start a second one.
@@ -55,17 +61,11 @@ class SharedCall(Generic[Result]):
             self._in_flight, self._in_flight_deadline = future, deadline
         return future
 
-    def wait_idle(self, timeout: float) -> None:
-        """Wait for the read in flight, if any, to end: how tests await a hung read."""
-        in_flight = self._in_flight
-        if in_flight is not None:
-            with contextlib.suppress(TimeoutError):
-                in_flight.exception(timeout)
-
-    def _read_and_remember(self, read: Callable[[float], Result], deadline: float) -> Result:
-        """Keep a result that arrived in time (before anyone waiting sees it); drop a late one."""
-        result = read(deadline)
-        if time.monotonic() > deadline:
+    def _read_and_remember(self, read: Callable[[], Result], deadline: float) -> Result:
+        """Keep a result that arrived in time (before anyone waiting sees it), or any if
+        `keep_late`; a late one is otherwise dropped so it is not served as fresh."""
+        result = read()
+        if time.monotonic() > deadline and not self._keep_late:
             return result
         with self._lock:
             self._last, self._last_at = result, time.monotonic()

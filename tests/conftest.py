@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,9 +22,16 @@ import pytest
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
-from exporter.aws import Account, ApiCallCounter, Sessions
+from exporter.aws.accounts import Account, Sessions, Target
+from exporter.aws.hooks import ApiCallCounter
+from exporter.collectors import IAM_ACTIONS, build_collectors
+from exporter.collectors.status import pack_samples
 from exporter.config import AccountConfig, Config
+from exporter.deadline import Deadline
+from exporter.metrics import STATUS_HELP, STATUS_REASON, gauge_families
+from exporter.scrape import Scraper
 
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -82,9 +90,41 @@ class Families:
         return iter(self.families)
 
 
+def pack_families(
+    targets: Sequence[tuple[str, str, Sequence[Mapping[str, Any]]]],
+    export_status_reason: bool = True,
+) -> list[Metric]:
+    """The pack-status families for (account_id, region, pack statuses) of read targets."""
+    samples: dict[str, list[Sample]] = {}
+    for account_id, region, statuses in targets:
+        target = pack_samples(account_id, region, statuses, MODEL_STATES, export_status_reason)
+        for name, series in target.items():
+            samples.setdefault(name, []).extend(series)
+    help_texts = {
+        name: text
+        for name, text in STATUS_HELP.items()
+        if export_status_reason or name != STATUS_REASON
+    }
+    return gauge_families(help_texts, samples)
+
+
 def exposition(families: list[Metric]) -> str:
     """The text exposition format, as `/metrics` serves it by default."""
     return generate_latest(Families(families)).decode()
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll `check` until it returns something truthy; for servers that offer nothing to await."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if result := check():
+                return result
+        except (OSError, urllib.error.URLError) as error:
+            last_error = error
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} ({last_error})")
 
 
 def fake_credentials_sessions(
@@ -111,7 +151,26 @@ def make_account(
         regions,
         Config(**config),
         counter or ApiCallCounter(),
+        IAM_ACTIONS,
     )
+
+
+def make_scraper(
+    targets: Sequence[Target], counter: ApiCallCounter | None = None, **config: Any
+) -> Scraper:
+    """A Scraper with the collectors `config` switches on, as the CLI builds it."""
+    settings = Config(**config)
+    collectors = build_collectors(settings, targets[0].client.meta.service_model)
+    return Scraper(
+        collectors, targets, counter or ApiCallCounter(), concurrency=settings.concurrency
+    )
+
+
+def scrape_samples(
+    scraper: Scraper, timeout: float = 10.0, targets: Sequence[Target] | None = None
+) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """One in-process scrape, parsed."""
+    return parse_exposition(exposition(scraper.collect(Deadline.after(timeout), targets)))
 
 
 def parse_exposition(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from deploy.kubernetes.generate_prometheusrule import GenerationError, render
-from exporter.aws import IAM_ACTIONS
+from exporter.collectors import IAM_ACTIONS
 from exporter.cli import parse_args
 from exporter.config import EXTERNAL_ID_PATTERN, ROLE_ARN_PATTERN, ConfigError, parse_config
 from exporter.http import parse_listen_address

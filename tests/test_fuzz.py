@@ -37,11 +37,10 @@ from exporter import http
 from exporter.config import Config, ConfigError, parse_config
 from exporter.exposition import encode_openmetrics, encode_text
 from exporter.http import make_server
-from exporter.metrics import TargetResult, pack_families
 from exporter.simulator import ConfigSimulator, Scenario, SimulatedPack
 from exporter.web import WebConfig, parse_web_config
 from tests.certs import Pki, make_pki
-from tests.conftest import ACCOUNT, ExporterProcess, aws_env, parse_exposition
+from tests.conftest import ACCOUNT, ExporterProcess, aws_env, pack_families, parse_exposition
 from tests.e2e.conftest import binary
 
 _MODEL = botocore.session.get_session().get_service_model("config")
@@ -111,6 +110,10 @@ def pack_status(draw: st.DrawFn, name: str) -> dict[str, Any]:
     return status
 
 
+# (account_id, region, pack statuses) of one target that was read.
+TargetResult = tuple[str, str, list[dict[str, Any]]]
+
+
 @st.composite
 def target_results(draw: st.DrawFn) -> list[TargetResult]:
     """Targets with distinct (account, region), each with distinct pack names."""
@@ -118,15 +121,9 @@ def target_results(draw: st.DrawFn) -> list[TargetResult]:
     results = []
     for index in range(count):
         names = draw(st.lists(pack_names, max_size=4, unique=True))
-        results.append(
-            TargetResult(
-                account_id=draw(st.text(max_size=12)) + f"#{index}",
-                region=draw(st.text(max_size=16)),
-                success=draw(st.booleans()),
-                duration_seconds=draw(st.floats(min_value=0, max_value=600)),
-                pack_statuses=[draw(pack_status(name)) for name in names],
-            )
-        )
+        account_id = draw(st.text(max_size=12)) + f"#{index}"
+        region = draw(st.text(max_size=16))
+        results.append((account_id, region, [draw(pack_status(name)) for name in names]))
     return results
 
 
@@ -147,13 +144,9 @@ def expected_series(results: list[TargetResult]) -> Series:
     def add(name: str, labels: dict[str, str], value: float) -> None:
         series[(name, frozenset(labels.items()))] = value
 
-    for result in results:
-        target = {"account_id": result.account_id, "region": result.region}
-        add("aws_config_exporter_scrape_success", target, float(result.success))
-        add("aws_config_exporter_scrape_duration_seconds", target, result.duration_seconds)
-        if not result.success:
-            continue
-        for pack in result.pack_statuses:
+    for account_id, region, statuses in results:
+        target = {"account_id": account_id, "region": region}
+        for pack in statuses:
             labels = {**target, "conformance_pack": pack["ConformancePackName"]}
             state = pack["ConformancePackState"]
             for known in {*STATES, state}:
@@ -209,7 +202,7 @@ def same(left: Series, right: Series) -> bool:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(target_results())
 def test_the_exposition_parses_and_says_what_aws_said(results: list[TargetResult]) -> None:
-    families = pack_families(results, STATES, export_status_reason=True)
+    families = pack_families(results)
     expected = expected_series(results)
 
     text = encode_text(families).decode()
@@ -226,19 +219,11 @@ def test_promtool_accepts_every_generated_exposition() -> None:
     @settings(max_examples=200, deadline=None, database=None)
     @given(target_results())
     def collect(results: list[TargetResult]) -> None:
-        for result in results:  # a distinct account per example keeps series distinct
-            batch.append(
-                TargetResult(
-                    f"{len(batch)}:{result.account_id}",
-                    result.region,
-                    result.success,
-                    result.duration_seconds,
-                    result.pack_statuses,
-                )
-            )
+        for account_id, region, statuses in results:  # a distinct account per example
+            batch.append((f"{len(batch)}:{account_id}", region, statuses))
 
     collect()
-    exposition = encode_text(pack_families(batch, STATES, export_status_reason=True))
+    exposition = encode_text(pack_families(batch))
     checked = subprocess.run(
         [binary("promtool"), "check", "metrics"], input=exposition, capture_output=True, timeout=60
     )

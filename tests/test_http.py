@@ -13,17 +13,18 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from exporter.deadline import Deadline
 from exporter.http import make_app, make_server, parse_listen_address, scrape_budget
 
 
 class RecordingScrape:
-    """A scrape callable that remembers the budgets it was given."""
+    """A scrape callable that remembers the time its deadlines left it."""
 
     def __init__(self) -> None:
         self.budgets: list[float] = []
 
-    def __call__(self, budget: float) -> list[Metric]:
-        self.budgets.append(budget)
+    def __call__(self, deadline: Deadline) -> list[Metric]:
+        self.budgets.append(deadline.remaining())
         family = GaugeMetricFamily("test_value", "A value.", labels=["k"])
         family.add_metric(["v"], 1.0)
         return [family]
@@ -77,7 +78,7 @@ def test_scrape_timeout_header_sets_the_budget(scrape, header, budget) -> None:
 
     call(app, "/metrics", **headers)
 
-    assert scrape.budgets == [budget]
+    assert scrape.budgets == [pytest.approx(budget, abs=0.1)]
 
 
 def test_budget_is_capped() -> None:
@@ -167,9 +168,9 @@ def test_ipv6_loopback_listens() -> None:
 def test_probe_passes_parameters_and_budget(scrape) -> None:
     seen: list[tuple[dict[str, str], float]] = []
 
-    def probe(parameters: dict[str, str], budget: float) -> list[Metric]:
-        seen.append((parameters, budget))
-        families: list[Metric] = scrape(budget)
+    def probe(parameters: dict[str, str], deadline: Deadline) -> list[Metric]:
+        seen.append((parameters, deadline.remaining()))
+        families: list[Metric] = scrape(deadline)
         return families
 
     app = make_app(scrape, probe=probe, default_timeout_seconds=10)
@@ -180,11 +181,14 @@ def test_probe_passes_parameters_and_budget(scrape) -> None:
     environ_query = {"QUERY_STRING": "account=123456789012&region=eu-west-1"}
     status, _, _ = call_with(app, "/probe", environ_query)
     assert status == "200 OK"
-    assert seen[-1] == ({"account": "123456789012", "region": "eu-west-1"}, 9.5)
+    assert seen[-1] == (
+        {"account": "123456789012", "region": "eu-west-1"},
+        pytest.approx(9.5, abs=0.1),
+    )
 
 
 def test_probe_lookup_errors_are_400(scrape) -> None:
-    def probe(parameters: dict[str, str], budget: float) -> list[Metric]:
+    def probe(parameters: dict[str, str], deadline: Deadline) -> list[Metric]:
         raise LookupError("unknown account 'x'; configured: ['a']")
 
     app = make_app(scrape, probe=probe)

@@ -1,9 +1,16 @@
-"""exporter/metrics.py: the metric contract, pinned by a hand-written golden exposition file."""
+"""exporter/metrics.py: the metric contract, pinned by golden exposition files written by the
+encoders `/metrics` serves, from recorded AWS answers through a real scrape.
+
+Regenerate after a deliberate change with `UPDATE_GOLDEN=1 python -m pytest tests/test_metrics.py`
+and review the diff: any change there is a change to the contract.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,26 +23,51 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
 from exporter import __version__
-from exporter.aws import fetch_pack_statuses, pack_states
+from exporter.aws.accounts import Target
+from exporter.collectors.status import StatusCollector
+from exporter.config import Config
+from exporter.deadline import Deadline
+from exporter.exposition import encode_openmetrics, encode_text
 from exporter.metrics import (
-    TargetResult,
+    BUILD_INFO,
+    LAST_SUCCESS,
+    SCRAPE_DURATION,
     api_requests_family,
     build_info_family,
-    pack_families,
 )
 from tests.conftest import (
     ACCOUNT,
     MODEL_STATES,
     Families,
     exposition,
+    make_account,
+    make_scraper,
+    pack_families,
     pack_status,
     parse_exposition,
 )
 
 HERE = Path(__file__).parent
+GOLDEN = HERE / "golden"
 TIMESTAMP_FIELDS = ("LastUpdateRequestedTime", "LastUpdateCompletedTime")
 STATE = "aws_config_conformance_pack_state"
-SUCCESS = "aws_config_exporter_scrape_success"
+# Values that differ on every run or machine; the golden files hold a placeholder.
+VARYING = re.compile(rf"^((?:{SCRAPE_DURATION}|{LAST_SUCCESS})\{{.*\}}) \S+$", re.MULTILINE)
+ORGANIZATION_PACK = {
+    "OrganizationConformancePackName": "org-baseline",
+    "Status": "UPDATE_FAILED",
+    "ErrorCode": "ConformancePackFailure",
+    "ErrorMessage": "1 member account failed",
+    "LastUpdateTime": datetime.fromtimestamp(1_700_002_000, timezone.utc),
+}
+ORGANIZATION_MEMBER = {
+    "AccountId": "210987654321",
+    "ConformancePackName": "OrgConformsPack-org-baseline-abc",
+    "Status": "UPDATE_FAILED",
+    "ErrorCode": "AccessDenied",
+    "ErrorMessage": "Missing role",
+    "LastUpdateTime": datetime.fromtimestamp(1_700_002_100, timezone.utc),
+}
 
 
 def recorded_pages(name: str) -> list[dict[str, Any]]:
@@ -50,43 +82,60 @@ def recorded_pages(name: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def config_client() -> Any:
+def states() -> tuple[str, ...]:
     session = boto3.Session(
         aws_access_key_id="AKIDTEST", aws_secret_access_key="secret", region_name="us-east-1"
     )
-    return session.client("config", region_name="us-east-1")
+    model = session.client("config", region_name="us-east-1").meta.service_model
+    return StatusCollector(Config(), model).states
 
 
-@pytest.fixture
-def states(config_client: Any) -> tuple[str, ...]:
-    return pack_states(config_client)
-
-
-def test_golden_exposition_for_recorded_responses(config_client: Any, states) -> None:
-    """Any diff here is a change to the metric contract: a bug, or a reviewed decision."""
+def recorded_scrape() -> list[Any]:
+    """One scrape of every collector over recorded answers: us-east-1 reads, eu-west-1 fails."""
+    account = make_account(("us-east-1", "eu-west-1"))
+    account.account_id = ACCOUNT
+    east, west = (account.clients[region] for region in ("us-east-1", "eu-west-1"))
     pages = recorded_pages("us-east-1.json")
-    with Stubber(config_client) as stubber:
-        stubber.add_response("describe_conformance_pack_status", pages[0], {"Limit": 20})
-        stubber.add_response(
+    scraper = make_scraper(
+        [Target(account, "us-east-1"), Target(account, "eu-west-1")],
+        concurrency=1,  # one worker: the stubbed answers are consumed in a known order
+        organization_conformance_packs=True,
+    )
+    with Stubber(east) as east_stub, Stubber(west) as west_stub:
+        east_stub.add_response("describe_conformance_pack_status", pages[0], {"Limit": 20})
+        east_stub.add_response(
             "describe_conformance_pack_status", pages[1], {"Limit": 20, "NextToken": "page-2"}
         )
-        statuses = fetch_pack_statuses(config_client, (), deadline=float("inf"))
-        stubber.assert_no_pending_responses()
-    results = [
-        TargetResult(ACCOUNT, "us-east-1", True, 0.5, statuses),
-        TargetResult(ACCOUNT, "eu-west-1", False, 1.25),
-    ]
-    families = pack_families(results, states, export_status_reason=True)
-    families.append(
-        api_requests_family(
-            [
-                (ACCOUNT, "eu-west-1", "DescribeConformancePackStatus", "AccessDeniedException", 1),
-                (ACCOUNT, "us-east-1", "DescribeConformancePackStatus", "success", 2),
-            ]
+        west_stub.add_client_error(
+            "describe_conformance_pack_status", "AccessDeniedException", http_status_code=400
         )
-    )
+        east_stub.add_response(
+            "describe_organization_conformance_pack_statuses",
+            {"OrganizationConformancePackStatuses": [ORGANIZATION_PACK]},
+            {"Limit": 100},
+        )
+        east_stub.add_response(
+            "get_organization_conformance_pack_detailed_status",
+            {"OrganizationConformancePackDetailedStatuses": [ORGANIZATION_MEMBER]},
+            {"OrganizationConformancePackName": "org-baseline", "Limit": 100},
+        )
+        families = scraper.collect(Deadline.after(10))
+        east_stub.assert_no_pending_responses()
+        west_stub.assert_no_pending_responses()
+    scraper.close()
+    return [family for family in families if family.name != BUILD_INFO]
 
-    assert exposition(families) == (HERE / "golden" / "recorded.prom").read_text()
+
+@pytest.mark.parametrize(
+    ("golden", "encode"),
+    [("recorded.prom", encode_text), ("recorded.openmetrics", encode_openmetrics)],
+)
+def test_golden_exposition_for_recorded_responses(golden, encode) -> None:
+    """Any diff here is a change to the metric contract: a bug, or a reviewed decision."""
+    text = VARYING.sub(r"\1 VARIES", encode(recorded_scrape()).decode())
+    if os.environ.get("UPDATE_GOLDEN"):
+        (GOLDEN / golden).write_text(text)
+    assert text == (GOLDEN / golden).read_text()
 
 
 def test_states_come_from_the_installed_model(states) -> None:
@@ -96,16 +145,16 @@ def test_states_come_from_the_installed_model(states) -> None:
 
 @pytest.mark.parametrize("current", MODEL_STATES)
 def test_every_state_is_one_hot(current: str, states) -> None:
-    results = [TargetResult(ACCOUNT, "us-east-1", True, 0.1, [pack_status("p", current)])]
-    samples = parse_exposition(exposition(pack_families(results, states, True)))
+    results = [(ACCOUNT, "us-east-1", [pack_status("p", current)])]
+    samples = parse_exposition(exposition(pack_families(results, True)))
 
     values = {labels["state"]: value for labels, value in samples[STATE]}
     assert values == {state: float(state == current) for state in states}
 
 
 def test_unknown_state_is_exported_with_one(states) -> None:
-    results = [TargetResult(ACCOUNT, "us-east-1", True, 0.1, [pack_status("p", "NEW_STATE")])]
-    samples = parse_exposition(exposition(pack_families(results, states, True)))
+    results = [(ACCOUNT, "us-east-1", [pack_status("p", "NEW_STATE")])]
+    samples = parse_exposition(exposition(pack_families(results, True)))
 
     values = {labels["state"]: value for labels, value in samples[STATE]}
     assert values["NEW_STATE"] == 1.0
@@ -115,8 +164,8 @@ def test_unknown_state_is_exported_with_one(states) -> None:
 
 def test_optional_fields_missing(states) -> None:
     pack = pack_status("bare", completed=None, pack_type=None, stack=False, reason=None)
-    results = [TargetResult(ACCOUNT, "us-east-1", True, 0.1, [pack])]
-    samples = parse_exposition(exposition(pack_families(results, states, True)))
+    results = [(ACCOUNT, "us-east-1", [pack])]
+    samples = parse_exposition(exposition(pack_families(results, True)))
 
     assert "aws_config_conformance_pack_last_update_completed_timestamp_seconds" not in samples
     assert "aws_config_conformance_pack_status_reason_info" not in samples
@@ -127,9 +176,7 @@ def test_optional_fields_missing(states) -> None:
 
 def test_timestamps_keep_fractions(states) -> None:
     pack = pack_status("p", requested=1_712_345_678.125, completed=1_712_345_999.875)
-    samples = parse_exposition(
-        exposition(pack_families([TargetResult(ACCOUNT, "r", True, 0, [pack])], states, True))
-    )
+    samples = parse_exposition(exposition(pack_families([(ACCOUNT, "r", [pack])], True)))
     requested = "aws_config_conformance_pack_last_update_requested_timestamp_seconds"
     completed = "aws_config_conformance_pack_last_update_completed_timestamp_seconds"
     assert samples[requested][0][1] == 1_712_345_678.125
@@ -138,10 +185,10 @@ def test_timestamps_keep_fractions(states) -> None:
 
 def test_status_reason_switch_removes_the_family(states) -> None:
     pack = pack_status("p", "CREATE_FAILED", reason="boom")
-    results = [TargetResult(ACCOUNT, "us-east-1", True, 0.1, [pack])]
+    results = [(ACCOUNT, "us-east-1", [pack])]
 
-    with_reason = exposition(pack_families(results, states, True))
-    without_reason = exposition(pack_families(results, states, False))
+    with_reason = exposition(pack_families(results, True))
+    without_reason = exposition(pack_families(results, False))
 
     assert 'reason="boom"' in with_reason
     assert "status_reason_info" not in without_reason
@@ -150,29 +197,15 @@ def test_status_reason_switch_removes_the_family(states) -> None:
 def test_long_unicode_reason_is_verbatim(states) -> None:
     reason = ('Ünïcødé "quoted" \\ back\nslash ' * 60)[:2000]
     pack = pack_status("p", "CREATE_FAILED", reason=reason)
-    samples = parse_exposition(
-        exposition(pack_families([TargetResult(ACCOUNT, "r", True, 0, [pack])], states, True))
-    )
+    samples = parse_exposition(exposition(pack_families([(ACCOUNT, "r", [pack])], True)))
     [(labels, value)] = samples["aws_config_conformance_pack_status_reason_info"]
     assert labels["reason"] == reason
     assert value == 1.0
 
 
-def test_failed_target_exports_no_pack_series(states) -> None:
-    results = [
-        TargetResult(ACCOUNT, "eu-west-1", False, 2.0, [pack_status("ignored")]),
-        TargetResult(ACCOUNT, "us-east-1", True, 0.1, [pack_status("kept")]),
-    ]
-    samples = parse_exposition(exposition(pack_families(results, states, True)))
-
-    assert {labels["region"] for labels, _ in samples[STATE]} == {"us-east-1"}
-    success = {labels["region"]: value for labels, value in samples[SUCCESS]}
-    assert success == {"eu-west-1": 0.0, "us-east-1": 1.0}
-
-
 def test_every_series_carries_account_and_region(states) -> None:
-    results = [TargetResult(ACCOUNT, "us-east-1", True, 0.1, [pack_status("p", reason="x")])]
-    families = pack_families(results, states, True)
+    results = [(ACCOUNT, "us-east-1", [pack_status("p", reason="x")])]
+    families = pack_families(results, True)
     families.append(api_requests_family([(ACCOUNT, "us-east-1", "Op", "success", 1)]))
     for name, series in parse_exposition(exposition(families)).items():
         for labels, _ in series:
@@ -193,8 +226,8 @@ def test_build_info_names_the_versions() -> None:
 
 
 def test_openmetrics_output_is_well_formed(states) -> None:
-    results = [TargetResult(ACCOUNT, "us-east-1", True, 0.1, [pack_status("p")])]
-    families = pack_families(results, states, True)
+    results = [(ACCOUNT, "us-east-1", [pack_status("p")])]
+    families = pack_families(results, True)
     families.append(api_requests_family([(ACCOUNT, "us-east-1", "Op", "success", 3)]))
     text = generate_openmetrics(Families(families)).decode()
 

@@ -1,4 +1,4 @@
-"""exporter/shared_call.py: joining, reuse within min_interval, late reads never served."""
+"""exporter/shared_call.py: joining, reuse within min_interval, late reads dropped or kept."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class Reads:
         self.calls = 0
         self.release = threading.Event()
 
-    def __call__(self, deadline: float) -> str:
+    def __call__(self) -> str:
         self.calls += 1
         self.release.wait(10)
         return f"read {self.calls}"
@@ -77,10 +77,10 @@ def test_an_overrunning_read_is_not_piled_on_and_its_result_is_dropped(pool) -> 
     late = shared.result_for(reads, time.monotonic() - 1)  # its deadline has already passed
     assert shared.result_for(reads, time.monotonic() + 10) is None
     reads.release.set()
-    shared.wait_idle(5)
 
     assert isinstance(late, Future)
     assert late.result(5) == "read 1"
+    assert shared.last is None
     fresh = shared.result_for(reads, time.monotonic() + 10)
     assert isinstance(fresh, Future)
     assert fresh.result(5) == "read 2"
@@ -95,3 +95,16 @@ def test_failed_reads_do_not_count_as_success(pool) -> None:
     assert isinstance(future, Future)
     future.result(5)
     assert shared.last_success_at is None
+
+
+def test_a_late_read_is_kept_when_asked(pool) -> None:
+    shared: SharedCall[str] = SharedCall(pool, lambda result: True, keep_late=True)
+    reads = Reads()
+    reads.release.set()
+
+    late = shared.result_for(reads, time.monotonic() - 1)
+    assert isinstance(late, Future)
+    late.result(5)
+
+    assert shared.last == "read 1"
+    assert shared.last_success_at is not None

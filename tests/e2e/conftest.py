@@ -9,7 +9,6 @@ import json
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from tests.conftest import ExporterProcess, aws_env
+from tests.conftest import ExporterProcess, aws_env, wait_for
 
 JOB = "conformance-pack-exporter"
 
@@ -43,20 +42,6 @@ def http_json(url: str, data: bytes | None = None, timeout: float = 10.0) -> Any
     request = urllib.request.Request(url, data=data)
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.load(response)
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll `check` until it returns something truthy; for servers that offer nothing to await."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if result := check():
-                return result
-        except (OSError, urllib.error.URLError) as error:
-            last_error = error
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} ({last_error})")
 
 
 class Server:

@@ -1,10 +1,10 @@
-"""exporter/organization.py against moto's server mode (a fake nobody here wrote), over HTTP,
-plus Stubber cases moto can't produce (failed members with reasons, unknown states).
+"""exporter/collectors/organization.py against moto's server mode (a fake nobody here
+wrote), over HTTP, plus Stubber cases moto can't produce (failed members with reasons,
+unknown states).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import boto3
@@ -12,15 +12,13 @@ import pytest
 from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
-from exporter.collector import Target
-from exporter.metrics import (
-    MEMBER_REASON,
-    MEMBER_STATE,
-    ORG_SCRAPE_SUCCESS,
-    ORG_STATE,
-)
-from exporter.organization import OrganizationCollector
-from tests.conftest import ACCOUNT, exposition, make_account, parse_exposition
+from exporter.aws.accounts import Account, Target
+from exporter.aws.hooks import ApiCallCounter
+from exporter.collectors.organization import OrganizationCollector
+from exporter.config import Config
+from exporter.metrics import MEMBER_REASON, MEMBER_STATE, ORG_STATE, SCRAPE_SUCCESS
+from exporter.scrape import Scraper
+from tests.conftest import ACCOUNT, make_account, scrape_samples
 
 MOTO_ACCOUNT = "123456789012"  # moto's default account
 
@@ -34,12 +32,16 @@ def moto_url() -> Iterator[str]:
     server.stop()
 
 
-def collect(collector: OrganizationCollector, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
+def collect(account: Account, timeout: float = 10.0):
+    """One scrape with the organization collector alone."""
+    target = Target(account, "us-east-1")
+    config = Config(organization_conformance_packs=True)
+    collector = OrganizationCollector(config, target.client.meta.service_model)
+    scraper = Scraper([collector], [target], ApiCallCounter())
     try:
-        return parse_exposition(exposition(collector.end(collector.begin(deadline), deadline)))
+        return scrape_samples(scraper, timeout)
     finally:
-        collector.close()
+        scraper.close()
 
 
 @pytest.mark.integration
@@ -59,10 +61,10 @@ def test_organization_packs_and_members_from_moto(moto_url) -> None:
             OrganizationConformancePackName=name, TemplateS3Uri="s3://b/t.yaml"
         )
 
-    samples = collect(OrganizationCollector(Target(account, "us-east-1")))
+    samples = collect(account)
 
-    assert samples[ORG_SCRAPE_SUCCESS] == [
-        ({"account_id": MOTO_ACCOUNT, "region": "us-east-1"}, 1.0)
+    assert samples[SCRAPE_SUCCESS] == [
+        ({"account_id": MOTO_ACCOUNT, "collector": "organization", "region": "us-east-1"}, 1.0)
     ]
     states = {
         (labels["organization_conformance_pack"], labels["state"]): value
@@ -86,7 +88,6 @@ def test_organization_packs_and_members_from_moto(moto_url) -> None:
 def test_failed_member_with_reason_and_unknown_state() -> None:
     account = make_account(("us-east-1",))
     client = account.clients["us-east-1"]
-    collector = OrganizationCollector(Target(account, "us-east-1"))
     with Stubber(client) as stubber:
         stubber.add_response(
             "describe_organization_conformance_pack_statuses",
@@ -123,7 +124,7 @@ def test_failed_member_with_reason_and_unknown_state() -> None:
             {"OrganizationConformancePackName": "org-pci", "Limit": 100},
         )
         account.account_id = ACCOUNT
-        samples = collect(collector)
+        samples = collect(account)
 
     [(reason, _)] = samples[MEMBER_REASON]
     assert (reason["member_account_id"], reason["error_code"]) == ("210987654321", "AccessDenied")
@@ -139,15 +140,16 @@ def test_failed_member_with_reason_and_unknown_state() -> None:
 def test_a_failed_read_reports_scrape_success_zero(caplog) -> None:
     account = make_account(("us-east-1",))
     account.account_id = ACCOUNT
-    collector = OrganizationCollector(Target(account, "us-east-1"))
     with Stubber(account.clients["us-east-1"]) as stubber:
         stubber.add_client_error(
             "describe_organization_conformance_pack_statuses",
             "OrganizationAccessDeniedException",
         )
-        samples = collect(collector)
+        samples = collect(account)
 
-    assert samples[ORG_SCRAPE_SUCCESS] == [({"account_id": ACCOUNT, "region": "us-east-1"}, 0.0)]
+    assert samples[SCRAPE_SUCCESS] == [
+        ({"account_id": ACCOUNT, "collector": "organization", "region": "us-east-1"}, 0.0)
+    ]
     assert ORG_STATE not in samples
     assert any(
         getattr(record, "error_code", "") == "OrganizationAccessDeniedException"

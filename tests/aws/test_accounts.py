@@ -1,5 +1,6 @@
-"""Many accounts against the simulator's STS and Config: role assumption, credential refresh,
-isolation of a failing account, shared in-flight calls, min_interval and /probe selection.
+"""exporter/aws/accounts.py with many accounts against the simulator's STS and Config: role
+assumption, credential refresh, account ids, isolation of a failing account, shared in-flight
+calls, min_interval and /probe selection.
 
 Real boto3 over HTTP (signed requests, AssumeRole, pagination), in-process for speed.
 """
@@ -13,12 +14,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from exporter.aws import ApiCallCounter, pack_states
-from exporter.collector import ConformancePackCollector, UnknownTargetError, build_targets
+from exporter.aws.accounts import UnknownTargetError, build_targets, select_targets
+from exporter.aws.hooks import ApiCallCounter
+from exporter.collectors import IAM_ACTIONS, build_collectors
 from exporter.config import AccountConfig, Config
+from exporter.deadline import Deadline
 from exporter.metrics import SCRAPE_SUCCESS
+from exporter.scrape import Scraper
 from exporter.simulator import ConfigSimulator, Fault, Scenario, SimulatedPack
-from tests.conftest import exposition, fake_credentials_sessions, parse_exposition
+from tests.aws.conftest import make_account
+from tests.conftest import ACCOUNT, fake_credentials_sessions, scrape_samples, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -59,48 +64,51 @@ def botocore_clock() -> list[float]:
 
 
 @pytest.fixture
-def collector_factory(
-    simulator, botocore_clock
-) -> Iterator[Callable[..., ConformancePackCollector]]:
-    made: list[ConformancePackCollector] = []
+def collector_factory(simulator, botocore_clock) -> Iterator[Callable[..., Scraper]]:
+    made: list[Scraper] = []
 
     def make(
         accounts: tuple[AccountConfig, ...] | None = None, min_interval_seconds: float = 0.0
-    ) -> ConformancePackCollector:
+    ) -> Scraper:
         if accounts is None:
             accounts = (
                 AccountConfig(role_arn=ROLE.format(ACCOUNTS[0]), external_id="org-7f3a"),
                 AccountConfig(name="second", role_arn=ROLE.format(ACCOUNTS[1])),
                 AccountConfig(role_arn=ROLE.format(DENIED), regions=("us-east-1",)),
             )
-        config = Config(regions=REGIONS, accounts=accounts, total_max_attempts=1)
+        config = Config(
+            regions=REGIONS,
+            accounts=accounts,
+            total_max_attempts=1,
+            min_interval_seconds=min_interval_seconds,
+        )
         counter = ApiCallCounter()
 
         def now() -> datetime:
             return datetime.now(timezone.utc) + timedelta(seconds=botocore_clock[0])
 
         sessions = fake_credentials_sessions(simulator.url, now)
-        targets = build_targets(config, sessions, counter, ())
-        collector = ConformancePackCollector(
-            targets,
-            pack_states(targets[0].client),
-            counter,
-            min_interval_seconds=min_interval_seconds,
-        )
-        made.append(collector)
-        return collector
+        targets = build_targets(config, sessions, counter, IAM_ACTIONS, ())
+        collectors = build_collectors(config, targets[0].client.meta.service_model)
+        scraper = Scraper(collectors, targets, counter)
+        made.append(scraper)
+        return scraper
 
     yield make
     for collector in made:
         collector.close()
 
 
-def scrape(collector: ConformancePackCollector, timeout: float = 10.0, targets=None):
-    return parse_exposition(exposition(collector.collect_within(timeout, targets)))
+def scrape(scraper: Scraper, timeout: float = 10.0, targets=None):
+    return scrape_samples(scraper, timeout, targets)
 
 
 def success(samples) -> dict[tuple[str, str], float]:
-    return {(labels["account_id"], labels["region"]): v for labels, v in samples[SCRAPE_SUCCESS]}
+    return {
+        (labels["account_id"], labels["region"]): value
+        for labels, value in samples[SCRAPE_SUCCESS]
+        if labels["collector"] == "status"
+    }
 
 
 def test_each_account_is_read_through_its_role(simulator, collector_factory) -> None:
@@ -220,22 +228,26 @@ def test_late_results_do_not_leak_into_the_next_scrape(simulator, collector_fact
     timed_out = scrape(collector, timeout=0.5)
     # The hanging call is still in flight: no second call is piled on it.
     while_hanging = scrape(collector, timeout=0.5)
-    [hung] = [t for t in collector.targets if t.region == "eu-west-1"]
-    collector.reads[hung].wait_idle(timeout=10)
     simulator.reset_calls()
-    after = scrape(collector)
+    after = wait_for(
+        lambda: success(scrape(collector, timeout=0.5))[(ACCOUNTS[1], "eu-west-1")] == 1.0,
+        10,
+        "a scrape after the hang",
+        interval=0.05,
+    )
 
     assert success(timed_out)[(ACCOUNTS[1], "eu-west-1")] == 0.0
     assert success(while_hanging)[(ACCOUNTS[1], "eu-west-1")] == 0.0
-    assert success(after)[(ACCOUNTS[1], "eu-west-1")] == 1.0
+    assert after
+    # Polled scrapes joined nothing while the hung read ran, then made exactly one call.
     assert simulator.calls(operation="DescribeConformancePackStatus", region="eu-west-1") == 1
 
 
 def test_probe_selects_by_account_id_or_name_and_region(collector_factory) -> None:
     collector = collector_factory()
 
-    by_name = collector.select("second")
-    by_id = collector.select(ACCOUNTS[1], "eu-west-1")
+    by_name = select_targets(collector.targets, "second")
+    by_id = select_targets(collector.targets, ACCOUNTS[1], "eu-west-1")
 
     assert {t.region for t in by_name} == set(REGIONS)
     assert [(t.account.account_id, t.region) for t in by_id] == [(ACCOUNTS[1], "eu-west-1")]
@@ -262,6 +274,29 @@ def test_probe_rejects_unknown_targets_without_calling_aws(
     simulator.reset_calls()
 
     with pytest.raises(UnknownTargetError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        collector.probe(parameters, 5.0)
+        collector.probe(parameters, Deadline.after(5))
 
     assert simulator.calls() == 0
+
+
+def test_account_id_is_asked_once(simulator) -> None:
+    account = make_account(simulator, ApiCallCounter())
+
+    assert account.resolve_account_id() == ACCOUNT
+    assert account.resolve_account_id() == ACCOUNT
+    assert simulator.calls(operation="GetCallerIdentity") == 1
+
+
+def test_account_id_from_an_arn_needs_no_sts(simulator) -> None:
+    account = make_account(simulator, ApiCallCounter())
+    account.observe_arn("arn:aws:config:us-east-1:999999999999:conformance-pack/x/y")
+    assert account.resolve_account_id() == "999999999999"
+    assert simulator.calls(operation="GetCallerIdentity") == 0
+
+
+def test_failed_sts_is_retried_on_the_next_scrape(simulator) -> None:
+    account = make_account(simulator, ApiCallCounter(), total_max_attempts=1)
+    simulator.add_fault(Fault(kind="access_denied", service="sts", count=1))
+
+    assert account.resolve_account_id() == ""
+    assert account.resolve_account_id() == ACCOUNT

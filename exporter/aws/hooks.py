@@ -1,0 +1,148 @@
+"""What every client the exporter makes is fitted with, as botocore event handlers.
+
+Three jobs, three handlers: refuse operations outside the IAM allow-list, count each HTTP
+attempt by outcome, and stop retrying once the caller's deadline has passed. The deadline
+travels with the call itself: `deadline_argument` puts it among the call's parameters, and
+`_carry_deadline` moves it into botocore's per-request context before the parameters are
+validated, where the retry handler reads it back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Collection, Mapping
+from typing import Any, Protocol
+
+import botocore.parsers
+
+from exporter.aws.errors import COMMON_ERROR_CODES, UnlistedOperationError, error_code
+from exporter.deadline import Deadline
+
+DEADLINE_PARAMETER = "ExporterDeadline"
+_CONTEXT_KEY = "exporter_deadline"
+
+
+def deadline_argument(deadline: Deadline) -> dict[str, Deadline]:
+    """Keyword arguments that give a client call (or every page of a paginator) a deadline."""
+    return {DEADLINE_PARAMETER: deadline}
+
+
+def _carry_deadline(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    deadline = params.pop(DEADLINE_PARAMETER, None)
+    if deadline is not None:
+        context[_CONTEXT_KEY] = deadline
+
+
+def _stop_retries_at_deadline(request_dict: Mapping[str, Any], **_: Any) -> bool | None:
+    """`False` (no retry) once the call's deadline passed; `None` leaves botocore to decide."""
+    deadline = request_dict.get("context", {}).get(_CONTEXT_KEY)
+    if isinstance(deadline, Deadline) and deadline.passed():
+        return False
+    return None
+
+
+def attempt_outcome(
+    known_codes: frozenset[str],
+    operation: Any,
+    response: tuple[Any, Mapping[str, Any]] | None,
+    caught_exception: BaseException | None,
+) -> str:
+    """`success`, an AWS error code, or one of the bounded codes of `error_code`."""
+    if caught_exception is not None:
+        return error_code(caught_exception)
+    if response is None:
+        return "other"
+    http_response, parsed = response
+    if int(http_response.status_code) >= 300:
+        code = str(parsed.get("Error", {}).get("Code", ""))
+        return code if code in known_codes else "other"
+    output_shape = operation.output_shape
+    if output_shape is not None and not any(name in parsed for name in output_shape.members):
+        return "invalid_response"
+    return "success"
+
+
+class Owner(Protocol):
+    """Whose calls are counted: an account, whose id may be learned after its first call."""
+
+    account_id: str | None
+
+    def __hash__(self) -> int: ...
+
+
+class ApiCallCounter:
+    """Counts every HTTP attempt botocore makes, retries included, by outcome.
+
+    Keys hold the caller's `owner` (an account) rather than its id, because the id may only
+    be learned after the first call; the owner's `account_id` is read when exposed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[Owner, str, str, str]] = Counter()
+
+    def attach(self, client: Any, owner: Owner) -> None:
+        """Count `client`'s attempts under `owner` and the client's region."""
+        service_model = client.meta.service_model
+        known_codes = COMMON_ERROR_CODES | {shape.name for shape in service_model.error_shapes}
+        region = client.meta.region_name
+
+        def on_attempt(
+            operation: Any,
+            response: tuple[Any, Mapping[str, Any]] | None = None,
+            caught_exception: BaseException | None = None,
+            **_: Any,
+        ) -> None:
+            outcome = attempt_outcome(known_codes, operation, response, caught_exception)
+            self._add(owner, region, operation.name, outcome)
+
+        def on_unparsable(exception: BaseException, **kwargs: Any) -> None:
+            """A reply botocore cannot parse raises before `needs-retry`: count it here."""
+            if isinstance(exception, botocore.parsers.ResponseParserError):
+                operation = str(kwargs["event_name"]).rsplit(".", 1)[-1]
+                self._add(owner, region, operation, "invalid_response")
+
+        service_id = service_model.service_id.hyphenize()
+        client.meta.events.register_first(f"needs-retry.{service_id}", on_attempt)
+        client.meta.events.register(f"after-call-error.{service_id}", on_unparsable)
+
+    def _add(self, owner: Owner, region: str, operation: str, outcome: str) -> None:
+        with self._lock:
+            self._counts[(owner, region, operation, outcome)] += 1
+
+    def samples(
+        self, owners: Collection[Owner] | None = None
+    ) -> list[tuple[str, str, str, str, int]]:
+        """(account_id, region, operation, outcome, count) of `owners` (default: all), sorted."""
+        with self._lock:
+            counts = [
+                (key, count)
+                for key, count in self._counts.items()
+                if owners is None or key[0] in owners
+            ]
+        rows = [
+            (owner.account_id or "", region, operation, outcome, count)
+            for (owner, region, operation, outcome), count in counts
+        ]
+        return sorted(rows)
+
+
+def fit_client(
+    client: Any, owner: Owner, counter: ApiCallCounter, allowed_actions: frozenset[str]
+) -> None:
+    """Give `client` the allow-list, the deadline handlers and the attempt counter."""
+    service_model = client.meta.service_model
+    service_id = service_model.service_id.hyphenize()
+    prefix = service_model.signing_name
+
+    def refuse_unlisted(model: Any, **_: Any) -> None:
+        action = f"{prefix}:{model.name}"
+        if action not in allowed_actions:
+            raise UnlistedOperationError(f"{action} is not an action any collector declares")
+
+    events = client.meta.events
+    events.register(f"provide-client-params.{service_id}", _carry_deadline)
+    events.register(f"before-parameter-build.{service_id}", refuse_unlisted)
+    events.register_first(f"needs-retry.{service_id}", _stop_retries_at_deadline)
+    counter.attach(client, owner)

@@ -1,0 +1,60 @@
+"""Reading every page of an AWS answer before a deadline, and refusing answers without data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.aws.errors import DeadlineExceededError, InvalidResponseError
+from exporter.aws.hooks import deadline_argument
+from exporter.deadline import Deadline
+
+
+def _checked(page: dict[str, Any], result_key: str) -> list[dict[str, Any]]:
+    """The page's items; a 2xx page without them is an error (botocore parses garbage as {})."""
+    if result_key not in page:
+        raise InvalidResponseError(f"the response has no {result_key}")
+    return list(page[result_key])
+
+
+def read_all_pages(
+    client: Any,
+    operation: str,
+    result_key: str,
+    page_size: int,
+    deadline: Deadline,
+    **arguments: Any,
+) -> list[dict[str, Any]]:
+    """Every page of a paginated operation at `page_size`, through botocore's paginator.
+
+    `deadline` also stops botocore's retries of each page.
+    """
+    items: list[dict[str, Any]] = []
+    pages = client.get_paginator(operation).paginate(
+        PaginationConfig={"PageSize": page_size}, **arguments, **deadline_argument(deadline)
+    )
+    for page in pages:
+        items += _checked(page, result_key)
+        if deadline.passed() and "NextToken" in page:
+            raise DeadlineExceededError("the deadline passed between pages")
+    return items
+
+
+def read_token_pages(
+    client: Any,
+    operation: str,
+    result_key: str,
+    deadline: Deadline,
+    **arguments: Any,
+) -> list[dict[str, Any]]:
+    """Every page of an operation botocore has no paginator for, following `NextToken`."""
+    call = getattr(client, operation)
+    items: list[dict[str, Any]] = []
+    token: dict[str, str] = {}
+    while True:
+        page = call(**arguments, **token, **deadline_argument(deadline))
+        items += _checked(page, result_key)
+        if not page.get("NextToken"):
+            return items
+        if deadline.passed():
+            raise DeadlineExceededError("the deadline passed between pages")
+        token = {"NextToken": page["NextToken"]}

@@ -1,0 +1,26 @@
+"""The collectors: each turns one target's AWS answers into samples. Adding one means a module
+here, its families in exporter/metrics.py, and a line in COLLECTORS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.collectors.organization import OrganizationCollector
+from exporter.collectors.status import StatusCollector
+from exporter.config import Config
+from exporter.scrape import Collector
+
+COLLECTORS = (StatusCollector, OrganizationCollector)
+
+# Every AWS operation the exporter may call, as IAM actions: clients refuse any other, and
+# the policies under deploy/iam/ are checked against this set.
+IAM_ACTIONS = frozenset(
+    {"sts:AssumeRole", "sts:GetCallerIdentity"}.union(*(c.IAM_ACTIONS for c in COLLECTORS))
+)
+
+
+def build_collectors(config: Config, service_model: Any) -> list[Collector]:
+    """The collectors `config` switches on, in exposition order."""
+    built = (collector.from_config(config, service_model) for collector in COLLECTORS)
+    return [collector for collector in built if collector is not None]

@@ -1,0 +1,117 @@
+"""Pack status: each conformance pack's deployment state, timestamps and metadata.
+
+Read on every scrape through botocore's `describe_conformance_pack_status` paginator, at 20
+packs a page (the maximum), or for the configured pack names, 25 names a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from prometheus_client.samples import Sample
+
+from exporter.aws.accounts import Target
+from exporter.aws.pages import read_all_pages
+from exporter.config import Config
+from exporter.deadline import Deadline
+from exporter.metrics import (
+    INFO,
+    LAST_UPDATE_COMPLETED,
+    LAST_UPDATE_REQUESTED,
+    STATE,
+    STATUS_HELP,
+    STATUS_REASON,
+    one_hot,
+    timestamp,
+)
+from exporter.scrape import ReadPolicy
+
+OPERATION = "describe_conformance_pack_status"
+RESULT_KEY = "ConformancePackStatusDetails"
+PAGE_SIZE = 20
+NAMES_PER_CALL = 25
+
+
+def fetch_pack_statuses(
+    client: Any, names: tuple[str, ...], deadline: Deadline
+) -> list[dict[str, Any]]:
+    """Every pack's status (or the named packs', 25 names a call) at 20 packs a page."""
+    if not names:
+        return read_all_pages(client, OPERATION, RESULT_KEY, PAGE_SIZE, deadline)
+    statuses: list[dict[str, Any]] = []
+    for start in range(0, len(names), NAMES_PER_CALL):
+        chunk = list(names[start : start + NAMES_PER_CALL])
+        statuses += read_all_pages(
+            client, OPERATION, RESULT_KEY, PAGE_SIZE, deadline, ConformancePackNames=chunk
+        )
+    return statuses
+
+
+def pack_samples(
+    account_id: str,
+    region: str,
+    statuses: Sequence[Mapping[str, Any]],
+    states: Sequence[str],
+    export_status_reason: bool,
+) -> dict[str, list[Sample]]:
+    """Every sample of one target's packs; a state the model doesn't know is still exported."""
+    samples: dict[str, list[Sample]] = {name: [] for name in STATUS_HELP}
+    target = {"account_id": account_id, "region": region}
+    for pack in sorted(statuses, key=lambda p: str(p["ConformancePackName"])):
+        labels = {**target, "conformance_pack": pack["ConformancePackName"]}
+        samples[STATE] += one_hot(STATE, labels, "state", pack["ConformancePackState"], states)
+        info = {
+            **labels,
+            "conformance_pack_id": pack["ConformancePackId"],
+            "conformance_pack_arn": pack["ConformancePackArn"],
+            "stack_arn": pack.get("StackArn", ""),
+            "type": pack.get("Type", ""),
+        }
+        samples[INFO].append(Sample(INFO, info, 1.0))
+        requested = timestamp(pack["LastUpdateRequestedTime"])
+        samples[LAST_UPDATE_REQUESTED].append(Sample(LAST_UPDATE_REQUESTED, labels, requested))
+        if "LastUpdateCompletedTime" in pack:
+            completed = timestamp(pack["LastUpdateCompletedTime"])
+            samples[LAST_UPDATE_COMPLETED].append(Sample(LAST_UPDATE_COMPLETED, labels, completed))
+        reason = pack.get("ConformancePackStatusReason", "")
+        if export_status_reason and reason:
+            samples[STATUS_REASON].append(Sample(STATUS_REASON, {**labels, "reason": reason}, 1.0))
+    return samples
+
+
+class StatusCollector:
+    """Every target's packs, on every scrape (or every `min_interval_seconds`)."""
+
+    name = "status"
+    IAM_ACTIONS = frozenset({"config:DescribeConformancePackStatus"})
+
+    def __init__(self, config: Config, service_model: Any) -> None:
+        self.states = tuple(service_model.shape_for("ConformancePackState").enum)
+        self._pack_names = config.conformance_packs
+        self._export_status_reason = config.export_status_reason
+        self.help_texts: Mapping[str, str] = {
+            name: text
+            for name, text in STATUS_HELP.items()
+            if config.export_status_reason or name != STATUS_REASON
+        }
+        self.policy = ReadPolicy(config.min_interval_seconds)
+
+    @classmethod
+    def from_config(cls, config: Config, service_model: Any) -> StatusCollector:
+        """Always on: pack status is what the exporter is for."""
+        return cls(config, service_model)
+
+    def targets(self, targets: Sequence[Target]) -> Sequence[Target]:
+        """Every target."""
+        return targets
+
+    def read(self, target: Target, deadline: Deadline) -> dict[str, list[Sample]]:
+        """One target's pack statuses as samples."""
+        statuses = fetch_pack_statuses(target.client, self._pack_names, deadline)
+        if statuses:  # every pack's ARN names the same account: one is enough
+            target.account.observe_arn(str(statuses[0].get("ConformancePackArn", "")))
+        account_id = target.account.resolve_account_id()
+        return pack_samples(
+            account_id, target.region, statuses, self.states, self._export_status_reason
+        )

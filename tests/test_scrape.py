@@ -1,0 +1,279 @@
+"""exporter/scrape.py: one fan-out for every collector: isolation, deadlines, self-metrics,
+background reads; collectors are driven through botocore's Stubber or small fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+
+import pytest
+from botocore.stub import Stubber
+from prometheus_client.samples import Sample
+
+from exporter.aws.accounts import Account, Target, UnknownTargetError
+from exporter.aws.hooks import ApiCallCounter
+from exporter.deadline import Deadline
+from exporter.metrics import LAST_SUCCESS, SCRAPE_DURATION, SCRAPE_SUCCESS, STATE
+from exporter.scrape import ReadPolicy, Scraper
+from tests.collectors.test_status import OPERATION, stub_pages
+from tests.conftest import (
+    ACCOUNT,
+    exposition,
+    make_account,
+    make_scraper,
+    pack_status,
+    parse_exposition,
+    scrape_samples,
+    wait_for,
+)
+
+REGIONS = ("us-east-1", "eu-west-1")
+FAKE = "aws_config_fake_value"
+
+
+@pytest.fixture
+def account() -> Account:
+    return make_account(REGIONS)
+
+
+@pytest.fixture
+def targets(account: Account) -> list[Target]:
+    return [Target(account, region) for region in REGIONS]
+
+
+@pytest.fixture
+def known_targets(targets: list[Target]) -> list[Target]:
+    """Targets whose account id is known, so fake reads need no STS call."""
+    targets[0].account.account_id = ACCOUNT
+    return targets
+
+
+@pytest.fixture
+def stubbers(account: Account) -> Iterator[dict[str, Stubber]]:
+    stubs = {region: Stubber(account.clients[region]) for region in REGIONS}
+    stubs["sts"] = Stubber(account.sts_client)
+    for stub in stubs.values():
+        stub.activate()
+    yield stubs
+    for stub in stubs.values():
+        stub.deactivate()
+
+
+class FakeCollector:
+    """A collector whose reads a test drives: each read waits for `release`, then answers."""
+
+    name = "fake"
+    help_texts: Mapping[str, str] = {FAKE: "A value the test controls."}
+
+    def __init__(self, policy: ReadPolicy) -> None:
+        self.policy = policy
+        self.release = threading.Event()
+        self.release.set()
+        self.value = 1.0
+        self.fail = False
+        self.reads = 0
+
+    def targets(self, targets: Sequence[Target]) -> Sequence[Target]:
+        return targets[:1]
+
+    def read(self, target: Target, deadline: Deadline) -> dict[str, list[Sample]]:
+        self.reads += 1
+        self.release.wait(30)
+        if self.fail:
+            raise RuntimeError("the fake read failed")
+        labels = {"account_id": ACCOUNT, "region": target.region}
+        return {FAKE: [Sample(FAKE, labels, self.value)]}
+
+
+def fake_scraper(targets: list[Target], collector: FakeCollector) -> Scraper:
+    return Scraper([collector], targets, ApiCallCounter())
+
+
+def served(scraper: Scraper, timeout: float = 5.0):
+    return parse_exposition(exposition(scraper.collect(Deadline.after(timeout))))
+
+
+def by_collector(samples, name: str = SCRAPE_SUCCESS) -> dict[tuple[str, str], float]:
+    return {(labels["collector"], labels["region"]): value for labels, value in samples[name]}
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("AccessDeniedException", 400),
+        ("ThrottlingException", 400),
+        ("ExpiredTokenException", 400),
+        ("UnrecognizedClientException", 400),
+        ("InternalFailure", 500),
+    ],
+)
+def test_an_error_fails_only_its_region(targets, stubbers, caplog, code, status) -> None:
+    stub_pages(stubbers["us-east-1"], [pack_status("healthy")])
+    stubbers["eu-west-1"].add_client_error(OPERATION, code, http_status_code=status)
+    # One worker: us-east-1 runs first and learns the account id, so no STS call is made.
+    scraper = make_scraper(targets, concurrency=1)
+
+    with caplog.at_level(logging.WARNING):
+        samples = scrape_samples(scraper)
+    scraper.close()
+
+    assert by_collector(samples) == {("status", "us-east-1"): 1.0, ("status", "eu-west-1"): 0.0}
+    assert {labels["region"] for labels, _ in samples[STATE]} == {"us-east-1"}
+    [failure] = [r for r in caplog.records if r.getMessage() == "collection failed"]
+    assert (failure.collector, failure.region, failure.error_code) == ("status", "eu-west-1", code)
+    assert not failure.exc_info
+
+
+def test_a_page_without_the_result_key_fails_the_region(targets, stubbers, caplog) -> None:
+    stubbers["us-east-1"].add_response(OPERATION, {}, {"Limit": 20})
+    stubbers["sts"].add_response(
+        "get_caller_identity", {"Account": ACCOUNT, "Arn": "arn:aws:iam::1:user/x", "UserId": "U"}
+    )
+    scraper = make_scraper(targets[:1])
+
+    with caplog.at_level(logging.WARNING):
+        samples = scrape_samples(scraper)
+    scraper.close()
+
+    assert samples[SCRAPE_SUCCESS] == [
+        ({"account_id": ACCOUNT, "collector": "status", "region": "us-east-1"}, 0.0)
+    ]
+    assert STATE not in samples
+    assert [r.error_code for r in caplog.records] == ["invalid_response"]
+
+
+def test_a_target_past_the_deadline_fails_with_its_elapsed_time(account, targets, stubbers) -> None:
+    release = threading.Event()
+    stub_pages(stubbers["us-east-1"], [pack_status("fast")])
+    stub_pages(stubbers["eu-west-1"], [pack_status("slow")])
+    account.clients["eu-west-1"].meta.events.register_first(
+        "before-parameter-build.config-service.DescribeConformancePackStatus",
+        lambda **_: release.wait(30) and None,
+    )
+    scraper = make_scraper(targets)
+
+    started = time.monotonic()
+    try:
+        samples = scrape_samples(scraper, timeout=0.3)
+    finally:
+        release.set()
+        scraper.close()
+
+    assert time.monotonic() - started < 5
+    assert by_collector(samples) == {("status", "us-east-1"): 1.0, ("status", "eu-west-1"): 0.0}
+    durations = by_collector(samples, SCRAPE_DURATION)
+    assert durations[("status", "eu-west-1")] >= 0.3
+
+
+def test_traceback_only_at_debug_level(targets, stubbers, caplog) -> None:
+    stub_pages(stubbers["us-east-1"], [pack_status("healthy")])
+    stubbers["eu-west-1"].add_client_error(OPERATION, "AccessDeniedException")
+    scraper = make_scraper(targets, concurrency=1)
+
+    with caplog.at_level(logging.DEBUG, logger="exporter"):
+        scrape_samples(scraper)
+    scraper.close()
+
+    [failure] = [r for r in caplog.records if r.getMessage() == "collection failed"]
+    assert failure.exc_info is not None
+    assert failure.exc_info[0] is not None
+    assert failure.exc_info[0].__name__ == "ClientError"
+    assert failure.account_id == ACCOUNT
+
+
+def test_self_metrics_carry_the_collector_label(known_targets) -> None:
+    collector = FakeCollector(ReadPolicy())
+    scraper = fake_scraper(known_targets, collector)
+
+    samples = served(scraper)
+    scraper.close()
+
+    assert samples[FAKE] == [({"account_id": ACCOUNT, "region": "us-east-1"}, 1.0)]
+    for name in (SCRAPE_SUCCESS, SCRAPE_DURATION, LAST_SUCCESS):
+        assert [labels["collector"] for labels, _ in samples[name]] == ["fake"], name
+
+
+def test_a_background_read_is_served_by_the_next_scrape_and_never_waited_for(known_targets) -> None:
+    collector = FakeCollector(ReadPolicy(min_interval_seconds=0.0, background=True))
+    collector.release.clear()
+    scraper = fake_scraper(known_targets, collector)
+
+    started = time.monotonic()
+    first = served(scraper, timeout=5.0)
+    waited = time.monotonic() - started
+    collector.release.set()
+    second = wait_for(lambda: served(scraper).get(FAKE), 10, "the read", interval=0.01)
+    scraper.close()
+
+    assert waited < 4, "the scrape waited for a background read"
+    assert FAKE not in first
+    assert SCRAPE_SUCCESS not in first, "nothing to report before the first read ends"
+    assert second == [({"account_id": ACCOUNT, "region": "us-east-1"}, 1.0)]
+    assert collector.reads == 1
+
+
+def test_a_failed_background_read_serves_the_last_good_samples(known_targets) -> None:
+    collector = FakeCollector(ReadPolicy(background=True))
+    scraper = fake_scraper(known_targets, collector)
+    good = wait_for(lambda: served(scraper).get(FAKE) and served(scraper), 10, "a good read")
+    collector.fail, collector.value = True, 2.0
+
+    failed = wait_for(
+        lambda: (samples := served(scraper))[SCRAPE_SUCCESS][0][1] == 0.0 and samples,
+        10,
+        "a failed read",
+        interval=0.01,
+    )
+    scraper.close()
+
+    assert good[FAKE][0][1] == 1.0
+    assert failed[FAKE] == good[FAKE]
+    assert by_collector(failed) == {("fake", "us-east-1"): 0.0}
+    assert by_collector(failed, LAST_SUCCESS) == by_collector(good, LAST_SUCCESS)
+
+
+def test_min_interval_reuses_a_reading(known_targets) -> None:
+    collector = FakeCollector(ReadPolicy(min_interval_seconds=3600))
+    scraper = fake_scraper(known_targets, collector)
+
+    served(scraper)
+    served(scraper)
+    scraper.close()
+
+    assert collector.reads == 1
+
+
+def test_a_probe_with_unknown_parameters_is_refused_before_any_read(known_targets) -> None:
+    collector = FakeCollector(ReadPolicy())
+    scraper = fake_scraper(known_targets, collector)
+
+    with pytest.raises(UnknownTargetError, match="unknown parameters"):
+        scraper.probe({"account": ACCOUNT, "target": "x"}, Deadline.after(5))
+    scraper.close()
+
+    assert collector.reads == 0
+
+
+def test_a_probe_reads_only_the_collectors_of_its_targets(known_targets) -> None:
+    collector = FakeCollector(ReadPolicy())  # reads only the first target, us-east-1
+    scraper = fake_scraper(known_targets, collector)
+
+    other = parse_exposition(
+        exposition(scraper.probe({"account": ACCOUNT, "region": "eu-west-1"}, Deadline.after(5)))
+    )
+    scraper.close()
+
+    assert FAKE not in other
+    assert collector.reads == 0
+
+
+def test_metrics_add_process_metrics_to_a_scrape(known_targets) -> None:
+    scraper = fake_scraper(known_targets, FakeCollector(ReadPolicy()))
+
+    names = {family.name for family in scraper.metrics(Deadline.after(5))}
+    scraper.close()
+
+    assert {"process_cpu_seconds", "aws_config_exporter_build_info", FAKE} <= names

@@ -1,13 +1,22 @@
-"""exporter/config.py: every fixture in tests/fixtures/config either loads or fails precisely."""
+"""exporter/config.py: every fixture in tests/fixtures/config either loads or fails precisely,
+and the keys the file accepts are exactly the dataclass fields."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from exporter.config import Config, ConfigError, load_config, parse_config
+from exporter.config import (
+    AccountConfig,
+    ComplianceConfig,
+    Config,
+    ConfigError,
+    load_config,
+    parse_config,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 EXPECT = re.compile(r"^# expect: line=(\d+) key=(\S*) message=(.+)$")
@@ -46,6 +55,9 @@ def test_full_config_values_are_converted() -> None:
         total_max_attempts=2,
         default_scrape_timeout_seconds=15.0,
         scrape_timeout_offset_seconds=1.0,
+        compliance=ComplianceConfig(
+            enabled=False, interval_seconds=60.5, noncompliant_resources=True
+        ),
     )
 
 
@@ -72,11 +84,38 @@ def test_too_many_pack_names_are_rejected() -> None:
     assert caught.value.line == 2
 
 
-def test_unknown_key_message_lists_known_keys() -> None:
+@pytest.mark.parametrize(
+    ("text", "key", "dataclass"),
+    [
+        ("region: us-east-1\n", "region", Config),
+        ("accounts:\n  - region: us-east-1\n", "accounts[1].region", AccountConfig),
+        ("compliance:\n  region: us-east-1\n", "compliance.region", ComplianceConfig),
+    ],
+    ids=["top", "account", "compliance"],
+)
+def test_the_known_keys_are_the_dataclass_fields(text: str, key: str, dataclass: type) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_config("region: us-east-1\n", "c.yml")
-    assert "regions" in caught.value.message
-    assert str(caught.value).startswith("c.yml:1: key 'region': unknown key")
+        parse_config(text, "c.yml")
+
+    known = ", ".join(field.name for field in fields(dataclass))
+    assert caught.value.key == key
+    assert caught.value.message == f"unknown key (known keys: {known})"
+
+
+def test_compliance_defaults_apply_when_the_section_is_absent() -> None:
+    compliance = parse_config("regions: [us-east-1]\n", "c.yml").compliance
+
+    assert compliance == ComplianceConfig()
+    assert (compliance.enabled, compliance.interval_seconds) == (True, 300.0)
+    assert compliance.noncompliant_resources is False
+
+
+def test_compliance_every_scrape_with_resources() -> None:
+    config = load_config(str(FIXTURES / "compliance-every-scrape.ok.yml"))
+
+    assert config.compliance == ComplianceConfig(
+        enabled=True, interval_seconds=0.0, noncompliant_resources=True
+    )
 
 
 def test_accounts_are_parsed() -> None:

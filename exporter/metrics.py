@@ -68,6 +68,35 @@ ORGANIZATION_HELP = {
     MEMBER_REASON: "Why the pack failed in the member account, verbatim from AWS; 1 when present.",
 }
 
+# Compliance of the packs (collector "compliance").
+COMPLIANCE = "aws_config_conformance_pack_compliance"
+SCORE = "aws_config_conformance_pack_compliance_score_ratio"
+SCORE_UPDATED = "aws_config_conformance_pack_compliance_score_last_updated_timestamp_seconds"
+RULE_COMPLIANCE = "aws_config_conformance_pack_rule_compliance"
+RULES = "aws_config_conformance_pack_rules"
+NONCOMPLIANT_RESOURCES = "aws_config_conformance_pack_rule_noncompliant_resources"
+CAP_EXCEEDED = "aws_config_conformance_pack_rule_noncompliant_resources_cap_exceeded"
+COMPLIANCE_HELP = {
+    COMPLIANCE: (
+        "AWS's compliance verdict for the conformance pack: 1 for the current value, 0 for "
+        "the others."
+    ),
+    SCORE: (
+        "Compliance score of the conformance pack as a ratio (AWS's percentage / 100); "
+        "absent while AWS has no score."
+    ),
+    SCORE_UPDATED: "Unix time AWS last updated the conformance pack's compliance score.",
+    RULE_COMPLIANCE: (
+        "Compliance of one rule of the conformance pack: 1 for the current value, 0 for the others."
+    ),
+    RULES: "Number of the conformance pack's rules with each compliance value.",
+    NONCOMPLIANT_RESOURCES: (
+        "Resources that break the non-compliant rule, as AWS counts them (it stops at 100)."
+    ),
+    CAP_EXCEEDED: "1 when more resources break the rule than AWS counts, else 0.",
+}
+RESOURCE_FAMILIES = (NONCOMPLIANT_RESOURCES, CAP_EXCEEDED)
+
 # The exporter itself.
 SCRAPE_SUCCESS = "aws_config_exporter_scrape_success"
 SCRAPE_DURATION = "aws_config_exporter_scrape_duration_seconds"

@@ -25,13 +25,14 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from exporter import __version__
 from exporter.aws.accounts import Target
 from exporter.collectors.status import StatusCollector
-from exporter.config import Config
+from exporter.config import ComplianceConfig, Config
 from exporter.deadline import Deadline
 from exporter.exposition import encode_openmetrics, encode_text
 from exporter.metrics import (
     BUILD_INFO,
     LAST_SUCCESS,
     SCRAPE_DURATION,
+    SCRAPE_SUCCESS,
     api_requests_family,
     build_info_family,
 )
@@ -45,6 +46,7 @@ from tests.conftest import (
     pack_families,
     pack_status,
     parse_exposition,
+    wait_for,
 )
 
 HERE = Path(__file__).parent
@@ -90,6 +92,77 @@ def states() -> tuple[str, ...]:
     return StatusCollector(Config(), model).states
 
 
+def stub_compliance(stub: Stubber) -> None:
+    """Recorded compliance answers for the us-east-1 packs: a score, a verdict, rules, counts."""
+    updated = datetime.fromtimestamp(1_700_003_000, timezone.utc)
+    stub.add_response(
+        "list_conformance_pack_compliance_scores",
+        {
+            "ConformancePackComplianceScores": [
+                {"ConformancePackName": "cis-level1", "Score": "62.5", "LastUpdatedTime": updated},
+                {
+                    "ConformancePackName": "pci-dss",
+                    "Score": "INSUFFICIENT_DATA",
+                    "LastUpdatedTime": updated,
+                },
+            ]
+        },
+        {"Limit": 20},
+    )
+    stub.add_response(
+        "get_conformance_pack_compliance_summary",
+        {
+            "ConformancePackComplianceSummaryList": [
+                {"ConformancePackName": name, "ConformancePackComplianceStatus": verdict}
+                for name, verdict in (
+                    ("cis-level1", "NON_COMPLIANT"),
+                    ("pci-dss", "INSUFFICIENT_DATA"),
+                )
+            ]
+        },
+        {"ConformancePackNames": ["cis-level1", "pci-dss"]},
+    )
+    for pack, rules in (
+        (
+            "cis-level1",
+            (
+                ("iam-root-access-key-check", "COMPLIANT"),
+                ("s3-bucket-public-read-prohibited", "NON_COMPLIANT"),
+            ),
+        ),
+        ("pci-dss", (("restricted-ssh", "INSUFFICIENT_DATA"),)),
+    ):
+        stub.add_response(
+            "describe_conformance_pack_compliance",
+            {
+                "ConformancePackName": pack,
+                "ConformancePackRuleComplianceList": [
+                    {"ConfigRuleName": name, "ComplianceType": value, "Controls": []}
+                    for name, value in rules
+                ],
+            },
+            {"ConformancePackName": pack, "Limit": 1000},
+        )
+    stub.add_response(
+        "describe_compliance_by_config_rule",
+        {
+            "ComplianceByConfigRules": [
+                {
+                    "ConfigRuleName": "s3-bucket-public-read-prohibited",
+                    "Compliance": {
+                        "ComplianceType": "NON_COMPLIANT",
+                        "ComplianceContributorCount": {"CappedCount": 100, "CapExceeded": True},
+                    },
+                }
+            ]
+        },
+        {
+            "ConfigRuleNames": ["s3-bucket-public-read-prohibited"],
+            "ComplianceTypes": ["NON_COMPLIANT"],
+        },
+    )
+
+
 def recorded_scrape() -> list[Any]:
     """One scrape of every collector over recorded answers: us-east-1 reads, eu-west-1 fails."""
     account = make_account(("us-east-1", "eu-west-1"))
@@ -99,7 +172,9 @@ def recorded_scrape() -> list[Any]:
     scraper = make_scraper(
         [Target(account, "us-east-1"), Target(account, "eu-west-1")],
         concurrency=1,  # one worker: the stubbed answers are consumed in a known order
+        min_interval_seconds=3600,  # later scrapes, awaiting compliance, read nothing again
         organization_conformance_packs=True,
+        compliance=ComplianceConfig(noncompliant_resources=True),
     )
     with Stubber(east) as east_stub, Stubber(west) as west_stub:
         east_stub.add_response("describe_conformance_pack_status", pages[0], {"Limit": 20})
@@ -119,7 +194,20 @@ def recorded_scrape() -> list[Any]:
             {"OrganizationConformancePackDetailedStatuses": [ORGANIZATION_MEMBER]},
             {"OrganizationConformancePackName": "org-baseline", "Limit": 100},
         )
-        families = scraper.collect(Deadline.after(10))
+        stub_compliance(east_stub)
+        west_stub.add_client_error(
+            "list_conformance_pack_compliance_scores", "AccessDeniedException"
+        )
+        families = wait_for(
+            lambda: (
+                (found := scraper.collect(Deadline.after(10)))
+                and len(next(f for f in found if f.name == SCRAPE_SUCCESS).samples) == 5
+                and found
+            ),
+            10,
+            "the compliance reads",
+            interval=0.01,
+        )
         east_stub.assert_no_pending_responses()
         west_stub.assert_no_pending_responses()
     scraper.close()

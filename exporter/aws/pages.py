@@ -20,17 +20,19 @@ def read_all_pages(
     client: Any,
     operation: str,
     result_key: str,
-    page_size: int,
+    page_size: int | None,
     deadline: Deadline,
     **arguments: Any,
 ) -> list[dict[str, Any]]:
     """Every page of a paginated operation at `page_size`, through botocore's paginator.
 
-    `deadline` also stops botocore's retries of each page.
+    `page_size` None is for operations whose page size AWS fixes. `deadline` also stops
+    botocore's retries of each page.
     """
     items: list[dict[str, Any]] = []
+    paging = {"PaginationConfig": {"PageSize": page_size}} if page_size else {}
     pages = client.get_paginator(operation).paginate(
-        PaginationConfig={"PageSize": page_size}, **arguments, **deadline_argument(deadline)
+        **paging, **arguments, **deadline_argument(deadline)
     )
     for page in pages:
         items += _checked(page, result_key)

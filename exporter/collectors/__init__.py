@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.collectors.compliance import ComplianceCollector
 from exporter.collectors.organization import OrganizationCollector
 from exporter.collectors.status import StatusCollector
 from exporter.config import Config
 from exporter.scrape import Collector
 
-COLLECTORS = (StatusCollector, OrganizationCollector)
+COLLECTORS = (StatusCollector, OrganizationCollector, ComplianceCollector)
 
 # Every AWS operation the exporter may call, as IAM actions: clients refuse any other, and
 # the policies under deploy/iam/ are checked against this set.

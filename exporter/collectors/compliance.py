@@ -1,0 +1,250 @@
+"""Compliance: each pack's verdict and score, its rules' compliance, and optionally how many
+resources break each non-compliant rule.
+
+AWS re-evaluates rules on change or every 1 to 24 hours, so a target is read at most every
+`compliance.interval_seconds`, in the background, with the fewest calls the API allows:
+ceil(N/20) score calls, ceil(N/5) summary calls, one rule call per pack (more past 1,000
+rules) and, with `noncompliant_resources`, ceil(R/25) resource-count calls. The calls of one
+target are made one after the other, so a target never has more than one compliance call in
+flight beside its status read.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+from prometheus_client.samples import Sample
+
+from exporter.aws.accounts import Target
+from exporter.aws.pages import read_all_pages, read_token_pages
+from exporter.config import Config
+from exporter.deadline import Deadline
+from exporter.metrics import (
+    CAP_EXCEEDED,
+    COMPLIANCE,
+    COMPLIANCE_HELP,
+    NONCOMPLIANT_RESOURCES,
+    RESOURCE_FAMILIES,
+    RULE_COMPLIANCE,
+    RULES,
+    SCORE,
+    SCORE_UPDATED,
+    one_hot,
+    timestamp,
+)
+from exporter.scrape import ReadPolicy
+
+NAMES_PER_SUMMARY = 5
+RULES_PER_PAGE = 1000
+RULES_PER_COUNT = 25
+MAX_COUNTED_RULE_NAME = 64  # DescribeComplianceByConfigRule's limit; pack rules may have 128
+NO_SUCH_PACK = "NoSuchConformancePackException"
+
+
+def _chunks(names: Sequence[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(names), size):
+        yield list(names[start : start + size])
+
+
+def _unless_gone(code: str, read: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """`read()`, or nothing when what it asks about was deleted since it was listed."""
+    try:
+        return read()
+    except botocore.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") == code:
+            return []
+        raise
+
+
+def _each_or_alone(
+    code: str, names: Sequence[str], size: int, read: Callable[[list[str]], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """`read` over chunks of `names`; a chunk that names something deleted is asked name by
+    name, so only the deleted name is skipped."""
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(names, size):
+        try:
+            rows += read(chunk)
+        except botocore.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") != code:
+                raise
+            for name in chunk:
+                rows += _unless_gone(code, functools.partial(read, [name]))
+    return rows
+
+
+@dataclass(frozen=True)
+class PackCompliance:
+    """What AWS says of one target's packs, as botocore parsed it."""
+
+    scores: Sequence[Mapping[str, Any]] = ()
+    verdicts: Mapping[str, str] = field(default_factory=dict)
+    rules: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    resource_counts: Mapping[str, Mapping[str, Any]] | None = None
+
+
+def fetch_compliance(
+    client: Any, pack_names: Sequence[str], deadline: Deadline, count_resources: bool
+) -> PackCompliance:
+    """Scores, verdicts and rules of every pack (or of `pack_names`), with the fewest calls."""
+    scores = read_token_pages(
+        client,
+        "list_conformance_pack_compliance_scores",
+        "ConformancePackComplianceScores",
+        deadline,
+        Limit=20,
+    )
+    wanted = set(pack_names)
+    scores = [s for s in scores if not wanted or s["ConformancePackName"] in wanted]
+    names = sorted({str(score["ConformancePackName"]) for score in scores})
+    summaries = _each_or_alone(
+        NO_SUCH_PACK,
+        names,
+        NAMES_PER_SUMMARY,
+        lambda chunk: read_all_pages(
+            client,
+            "get_conformance_pack_compliance_summary",
+            "ConformancePackComplianceSummaryList",
+            None,
+            deadline,
+            ConformancePackNames=chunk,
+        ),
+    )
+    verdicts = {
+        row["ConformancePackName"]: row["ConformancePackComplianceStatus"] for row in summaries
+    }
+    rules = {
+        name: _unless_gone(
+            NO_SUCH_PACK,
+            functools.partial(
+                read_all_pages,
+                client,
+                "describe_conformance_pack_compliance",
+                "ConformancePackRuleComplianceList",
+                RULES_PER_PAGE,
+                deadline,
+                ConformancePackName=name,
+            ),
+        )
+        for name in names
+    }
+    counts = None
+    if count_resources:
+        failing = sorted(
+            rule["ConfigRuleName"]
+            for pack_rules in rules.values()
+            for rule in pack_rules
+            if rule["ComplianceType"] == "NON_COMPLIANT"
+            and len(rule["ConfigRuleName"]) <= MAX_COUNTED_RULE_NAME
+        )
+        rows = _each_or_alone(
+            "NoSuchConfigRuleException",
+            failing,
+            RULES_PER_COUNT,
+            lambda chunk: read_all_pages(
+                client,
+                "describe_compliance_by_config_rule",
+                "ComplianceByConfigRules",
+                None,
+                deadline,
+                ConfigRuleNames=chunk,
+                ComplianceTypes=["NON_COMPLIANT"],
+            ),
+        )
+        counts = {row["ConfigRuleName"]: row.get("Compliance", {}) for row in rows}
+    return PackCompliance(scores, verdicts, rules, counts)
+
+
+def _ratio(score: str) -> float | None:
+    """AWS's percentage as a ratio; None for INSUFFICIENT_DATA or anything not a number."""
+    try:
+        return float(score) / 100
+    except ValueError:
+        return None
+
+
+def compliance_samples(
+    account_id: str, region: str, found: PackCompliance, values: Sequence[str]
+) -> dict[str, list[Sample]]:
+    """Samples for one target's packs; `values` are the model's compliance types."""
+    samples: dict[str, list[Sample]] = {name: [] for name in COMPLIANCE_HELP}
+    target = {"account_id": account_id, "region": region}
+    for score in sorted(found.scores, key=lambda s: str(s["ConformancePackName"])):
+        labels = {**target, "conformance_pack": score["ConformancePackName"]}
+        ratio = _ratio(str(score.get("Score", "")))
+        if ratio is not None:
+            samples[SCORE].append(Sample(SCORE, labels, ratio))
+        if "LastUpdatedTime" in score:
+            updated = timestamp(score["LastUpdatedTime"])
+            samples[SCORE_UPDATED].append(Sample(SCORE_UPDATED, labels, updated))
+    for pack in sorted(found.verdicts):
+        labels = {**target, "conformance_pack": pack}
+        samples[COMPLIANCE] += one_hot(
+            COMPLIANCE, labels, "compliance", found.verdicts[pack], values
+        )
+    for pack in sorted(found.rules):
+        labels = {**target, "conformance_pack": pack}
+        rules = sorted(found.rules[pack], key=lambda rule: str(rule["ConfigRuleName"]))
+        tally = Counter(str(rule["ComplianceType"]) for rule in rules)
+        for value in [*values, *sorted(set(tally) - set(values))]:
+            samples[RULES].append(Sample(RULES, {**labels, "compliance": value}, tally[value]))
+        for rule in rules:
+            rule_labels = {**labels, "config_rule": rule["ConfigRuleName"]}
+            samples[RULE_COMPLIANCE] += one_hot(
+                RULE_COMPLIANCE, rule_labels, "compliance", rule["ComplianceType"], values
+            )
+            count = (found.resource_counts or {}).get(rule["ConfigRuleName"])
+            contributors = (count or {}).get("ComplianceContributorCount")
+            if contributors is not None:
+                capped = float(contributors.get("CappedCount", 0))
+                exceeded = float(bool(contributors.get("CapExceeded", False)))
+                samples[NONCOMPLIANT_RESOURCES].append(
+                    Sample(NONCOMPLIANT_RESOURCES, rule_labels, capped)
+                )
+                samples[CAP_EXCEEDED].append(Sample(CAP_EXCEEDED, rule_labels, exceeded))
+    return samples
+
+
+class ComplianceCollector:
+    """Every target's pack compliance, refreshed in the background every interval."""
+
+    name = "compliance"
+    IAM_ACTIONS = frozenset(
+        {
+            "config:ListConformancePackComplianceScores",
+            "config:GetConformancePackComplianceSummary",
+            "config:DescribeConformancePackCompliance",
+            "config:DescribeComplianceByConfigRule",
+        }
+    )
+
+    def __init__(self, config: Config, service_model: Any) -> None:
+        self.values = tuple(service_model.shape_for("ConformancePackComplianceType").enum)
+        self._pack_names = config.conformance_packs
+        self._count_resources = config.compliance.noncompliant_resources
+        self.help_texts: Mapping[str, str] = {
+            name: text
+            for name, text in COMPLIANCE_HELP.items()
+            if self._count_resources or name not in RESOURCE_FAMILIES
+        }
+        self.policy = ReadPolicy(config.compliance.interval_seconds, background=True)
+
+    @classmethod
+    def from_config(cls, config: Config, service_model: Any) -> ComplianceCollector | None:
+        """On unless `compliance.enabled` is false."""
+        return cls(config, service_model) if config.compliance.enabled else None
+
+    def targets(self, targets: Sequence[Target]) -> Sequence[Target]:
+        """Every target."""
+        return targets
+
+    def read(self, target: Target, deadline: Deadline) -> dict[str, list[Sample]]:
+        """One target's pack compliance as samples."""
+        found = fetch_compliance(target.client, self._pack_names, deadline, self._count_resources)
+        account_id = target.account.resolve_account_id()
+        return compliance_samples(account_id, target.region, found, self.values)

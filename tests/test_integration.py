@@ -61,7 +61,9 @@ def simulator() -> Iterator[ConfigSimulator]:
 def config_file(tmp_path: Path) -> Callable[..., Path]:
     def write(text: str = "") -> Path:
         path = tmp_path / "config.yml"
-        path.write_text(f"regions: [{', '.join(REGIONS)}]\n{text}")
+        # Compliance reads are tested on their own below; these tests count status calls.
+        compliance = "" if "compliance:" in text else "compliance: {enabled: false}\n"
+        path.write_text(f"regions: [{', '.join(REGIONS)}]\n{compliance}{text}")
         return path
 
     return write
@@ -81,8 +83,12 @@ def exporter(
     return start
 
 
-def by_region(samples, name: str) -> dict[str, float]:
-    return {labels["region"]: value for labels, value in samples[name]}
+def by_region(samples, name: str, collector: str = "status") -> dict[str, float]:
+    return {
+        labels["region"]: value
+        for labels, value in samples[name]
+        if labels.get("collector", collector) == collector
+    }
 
 
 def api_requests(samples, region: str) -> dict[str, float]:

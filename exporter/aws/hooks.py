@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
+import botocore.exceptions
 import botocore.parsers
 
 from exporter.aws.errors import COMMON_ERROR_CODES, UnlistedOperationError, error_code
@@ -21,6 +22,7 @@ from exporter.deadline import Deadline
 
 DEADLINE_PARAMETER = "ExporterDeadline"
 _CONTEXT_KEY = "exporter_deadline"
+_COUNTED_EXCEPTION = "exporter_counted_exception"
 
 
 def deadline_argument(deadline: Deadline) -> dict[str, Deadline]:
@@ -90,16 +92,28 @@ class ApiCallCounter:
 
         def on_attempt(
             operation: Any,
+            request_dict: Mapping[str, Any],
             response: tuple[Any, Mapping[str, Any]] | None = None,
             caught_exception: BaseException | None = None,
             **_: Any,
         ) -> None:
             outcome = attempt_outcome(known_codes, operation, response, caught_exception)
             self._add(owner, region, operation.name, outcome)
+            request_dict["context"][_COUNTED_EXCEPTION] = caught_exception
 
-        def on_unparsable(exception: BaseException, **kwargs: Any) -> None:
-            """A reply botocore cannot parse raises before `needs-retry`: count it here."""
-            if isinstance(exception, botocore.parsers.ResponseParserError):
+        def on_unparsable(
+            exception: BaseException, context: Mapping[str, Any], **kwargs: Any
+        ) -> None:
+            """A reply botocore cannot parse raises before `needs-retry`: count it here.
+
+            A failure `needs-retry` saw is counted already; botocore's own errors other than
+            a parser's come from before sending (no credentials, say), so they are no attempt.
+            """
+            if exception is context.get(_COUNTED_EXCEPTION):
+                return
+            if isinstance(exception, botocore.parsers.ResponseParserError) or not isinstance(
+                exception, botocore.exceptions.BotoCoreError
+            ):
                 operation = str(kwargs["event_name"]).rsplit(".", 1)[-1]
                 self._add(owner, region, operation, "invalid_response")
 

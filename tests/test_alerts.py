@@ -35,7 +35,16 @@ SEVERITIES = ("critical", "warning")
 REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
 # Labels that identify what an alert is about; when an alert carries one, its summary or
 # description must show it.
-IDENTIFYING_LABELS = ("conformance_pack", "account_id", "region", "state", "reason", "outcome")
+IDENTIFYING_LABELS = (
+    "conformance_pack",
+    "account_id",
+    "region",
+    "state",
+    "reason",
+    "outcome",
+    "collector",
+    "compliance",
+)
 # An alert rule's `for:` line, as a test rewrites it to shorten waits.
 FOR_LINE = re.compile(r"^(?P<indent>\s+)for:\s*\S+\s*$", re.MULTILINE)
 

@@ -1,16 +1,19 @@
 """Structural checks of the Grafana dashboard and its provisioning files, without Grafana.
 
 The dashboard is checked against its real inputs: metric names and labels come from the
-exporter's own exposition (built in-process from `exporter.metrics`), PromQL syntax from
-promtool, runbook anchors from docs/runbook.md. tests/e2e/test_dashboard_queries.py runs the
-same expressions against a real Prometheus scraping the demo.
+exporter's own exposition (one in-process scrape of the demo simulator with every collector
+and every optional family on), PromQL syntax from promtool, runbook anchors from
+docs/runbook.md. tests/e2e/test_dashboard_queries.py runs the same expressions against a
+real Prometheus scraping the demo.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,14 +21,22 @@ from typing import Any
 import botocore.session
 import pytest
 import yaml
-from prometheus_client.exposition import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics
-from exporter.aws import pack_states
-from tests.conftest import ACCOUNT, Families, pack_status
+from exporter.aws.accounts import Target
+from exporter.aws.hooks import ApiCallCounter
+from exporter.collectors.status import StatusCollector
+from exporter.config import ComplianceConfig, Config
+from exporter.simulator import DEMO_REGIONS, ConfigSimulator, demo_scenario
+from tests.conftest import make_account, make_scraper, scrape_samples, wait_for
 from tests.conftest import run_tool as run_promtool
-from tests.test_alerts import PROMETHEUS_CONFIG, RUNBOOK_URL_PREFIX, github_anchors, promtool
+from tests.test_alerts import (
+    ALERTS,
+    PROMETHEUS_CONFIG,
+    RUNBOOK_URL_PREFIX,
+    github_anchors,
+    promtool,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DASHBOARD_FILE = REPO / "grafana" / "conformance-pack-exporter.json"
@@ -88,6 +99,18 @@ PROMETHEUS_SERIES = frozenset(
     }
 )
 TARGET_LABELS = frozenset({"job", "instance"})
+# Every option that adds series, on: the dashboard must show whatever the exporter can export.
+EXPORTER_SETTINGS: dict[str, Any] = {
+    "organization_conformance_packs": True,
+    "export_status_reason": True,
+    "compliance": ComplianceConfig(noncompliant_resources=True),
+}
+COLLECTORS = frozenset({"status", "organization", "compliance"})
+# Organization packs have no panels yet: their families are left out of the coverage check
+# (their collector's self-metrics are not: they are shown per collector).
+NOT_ON_THE_DASHBOARD = frozenset(metrics.ORGANIZATION_HELP)
+# Self-metrics: one series per (collector, account, region); panels must tell collectors apart.
+SELF_METRICS = frozenset({metrics.SCRAPE_SUCCESS, metrics.SCRAPE_DURATION, metrics.LAST_SUCCESS})
 # Values a test substitutes for Grafana's own interval variables.
 BUILTIN_VALUES = {
     "__rate_interval": "1m",
@@ -251,48 +274,58 @@ def selectors(expr: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
 
 
 def botocore_states() -> tuple[str, ...]:
-    """The pack states the installed botocore model knows, read as the exporter reads them."""
-    client = botocore.session.get_session().create_client(
-        "config",
-        region_name="us-east-1",
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="not-a-secret",
+    """The pack states the installed botocore model knows, as the status collector reads them."""
+    model = botocore.session.get_session().get_service_model("config")
+    return tuple(StatusCollector(Config(), model).states)
+
+
+def every_collector_served(
+    samples: dict[str, list[tuple[dict[str, str], float]]],
+) -> dict[str, list[tuple[dict[str, str], float]]] | None:
+    """`samples` once every collector has served a successful read, else None.
+
+    Compliance is read in the background: the first scrapes may not serve it for every
+    region yet.
+    """
+    outcomes = {
+        (labels["collector"], labels["region"]): value
+        for labels, value in samples.get(metrics.SCRAPE_SUCCESS, [])
+    }
+    collectors = {collector for collector, _ in outcomes}
+    compliance_regions = {region for collector, region in outcomes if collector == "compliance"}
+    served = (
+        collectors == COLLECTORS
+        and compliance_regions == set(DEMO_REGIONS)
+        and all(value == 1 for value in outcomes.values())
     )
-    return pack_states(client)
+    return samples if served else None
 
 
+@functools.cache
 def exporter_labels() -> dict[str, frozenset[str]]:
-    """Label names of every sample name the exporter really exposes, from its exposition."""
-    states = botocore_states()
-    results = [
-        metrics.TargetResult(
-            ACCOUNT,
-            "us-east-1",
-            True,
-            0.4,
-            [
-                pack_status("healthy"),
-                pack_status("failing", "CREATE_FAILED", reason="stack failed"),
-                pack_status("creating", "CREATE_IN_PROGRESS", completed=None),
-            ],
-        ),
-        metrics.TargetResult(ACCOUNT, "eu-west-1", False, 1.2),
-    ]
-    families = [
-        *metrics.pack_families(results, states, export_status_reason=True),
-        metrics.api_requests_family(
-            [
-                (ACCOUNT, "us-east-1", "DescribeConformancePackStatus", "success", 3),
-                (ACCOUNT, "eu-west-1", "DescribeConformancePackStatus", "ThrottlingException", 2),
-            ]
-        ),
-        metrics.build_info_family(),
-    ]
-    text = generate_latest(Families(families)).decode()
+    """Label names of every sample name the exporter really exposes (computed once, on first use).
+
+    One in-process scrape, by the exporter's own collectors, of the demo simulator (packs in
+    every state, status reasons, compliance with non-compliant rules, organization packs),
+    with EXPORTER_SETTINGS; retried until every collector has served its data.
+    """
+    with ConfigSimulator(demo_scenario(time.time())) as simulator:
+        counter = ApiCallCounter()
+        account = make_account(DEMO_REGIONS, simulator.url, counter, **EXPORTER_SETTINGS)
+        targets = [Target(account, region) for region in DEMO_REGIONS]
+        scraper = make_scraper(targets, counter, **EXPORTER_SETTINGS)
+        try:
+            samples = wait_for(
+                lambda: every_collector_served(scrape_samples(scraper)),
+                timeout=30,
+                what="every collector's first successful read of the demo",
+            )
+        finally:
+            scraper.close()
     labels: dict[str, set[str]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels.setdefault(sample.name, set()).update(sample.labels)
+    for name, series in samples.items():
+        if name not in NOT_ON_THE_DASHBOARD:
+            labels.setdefault(name, set()).update(label for found, _ in series for label in found)
     return {name: frozenset(names) for name, names in labels.items()}
 
 
@@ -311,7 +344,6 @@ def strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
 DASHBOARD = load_dashboard()
 TARGETS = panel_targets(DASHBOARD)
 TARGET_IDS = [f"{panel['title']}/{target['refId']}" for panel, target in TARGETS]
-EXPORTER_LABELS = exporter_labels()
 
 
 # --------------------------------------------------------------------------- dashboard
@@ -444,7 +476,15 @@ def test_pack_variables_are_multi_value_with_all_and_chained():
         assert variable["current"] == {}, f"{name} must not save a selection"
         [(metric, matchers)] = selectors(selector)
         assert metric.startswith("aws_config_"), f"{name} must list the exporter's values"
-        assert {label for label, _, _ in matchers} == expected_parents, name
+        assert {label for label, _, value in matchers if "$" in value} == expected_parents, name
+        fixed = {
+            (label, operator, value) for label, operator, value in matchers if "$" not in value
+        }
+        if metric == metrics.SCRAPE_SUCCESS:
+            # One series per collector: the status collector reads every account and region.
+            assert fixed == {("collector", "=", "status")}, name
+        else:
+            assert fixed == set(), name
     # All for job means the jobs found, never `.*`, which would match every job's `up`.
     assert "allValue" not in defined["job"]
     for name in ("account_id", "region", "conformance_pack"):
@@ -477,8 +517,8 @@ def test_metrics_exist_in_the_exporters_real_output(panel, target):
         if metric in PROMETHEUS_SERIES:
             labels = TARGET_LABELS
         else:
-            assert metric in EXPORTER_LABELS, f"{metric} is not in the exporter's output"
-            labels = EXPORTER_LABELS[metric] | TARGET_LABELS
+            assert metric in exporter_labels(), f"{metric} is not in the exporter's output"
+            labels = exporter_labels()[metric] | TARGET_LABELS
         for label, _, _ in matchers:
             assert label in labels, f"{metric} has no label {label!r}"
 
@@ -489,7 +529,7 @@ def test_queries_respect_the_variables(panel, target):
         filtered = {label for label, _, value in matchers if value.startswith("$")}
         if metric in PROMETHEUS_SERIES or metric == metrics.BUILD_INFO:
             expected = {"job"}
-        elif "conformance_pack" in EXPORTER_LABELS[metric]:
+        elif "conformance_pack" in exporter_labels()[metric]:
             expected = {"job", "account_id", "region", "conformance_pack"}
         else:
             expected = {"job", "account_id", "region"}
@@ -498,7 +538,7 @@ def test_queries_respect_the_variables(panel, target):
 
 def test_every_exporter_metric_is_shown():
     used = {metric for _, target in TARGETS for metric, _ in selectors(target["expr"])}
-    exporter_metrics = set(EXPORTER_LABELS)
+    exporter_metrics = set(exporter_labels())
     assert exporter_metrics - used == set()
     assert {"up", "scrape_duration_seconds"} <= used
 
@@ -586,6 +626,83 @@ def test_state_timeline_maps_every_state_the_exporter_knows():
     [mapping] = panel_titled("Pack state over time")["fieldConfig"]["defaults"]["mappings"]
     for state, code in codes.items():
         assert mapping["options"][code]["text"] == state
+
+
+@pytest.mark.parametrize(("panel", "target"), TARGETS, ids=TARGET_IDS)
+def test_self_metrics_are_shown_per_collector(panel, target):
+    """A self-metric query picks its collectors, or keeps them apart with `by (collector, ...)`."""
+    split = re.search(r"\bby\s*\([^)]*\bcollector\b", target["expr"])
+    for metric, matchers in selectors(target["expr"]):
+        if metric in SELF_METRICS:
+            assert split or "collector" in {label for label, _, _ in matchers}, metric
+
+
+def compliance_values() -> tuple[str, ...]:
+    """The compliance values the installed botocore model knows (the exporter's state set)."""
+    model = botocore.session.get_session().get_service_model("config")
+    return tuple(model.shape_for("ConformancePackComplianceType").enum)  # type: ignore[attr-defined]
+
+
+def test_packs_by_compliance_counts_every_value_the_model_knows():
+    panel = panel_titled("Packs by compliance")
+    values = compliance_values()
+    exact: list[tuple[str, str]] = []
+    other: list[tuple[str, str]] = []
+    for target in panel["targets"]:
+        [(_, matchers)] = selectors(target["expr"])
+        [(operator, value)] = [(op, v) for label, op, v in matchers if label == "compliance"]
+        (exact if operator == "=" else other).append((operator, value))
+    assert sorted(value for _, value in exact) == sorted(values)
+    assert [(operator, set(value.split("|"))) for operator, value in other] == [("!~", set(values))]
+    [non_compliant] = [
+        o for o in panel["fieldConfig"]["overrides"] if o["matcher"]["options"] == "B"
+    ]
+    assert 'compliance="NON_COMPLIANT"' in panel["targets"][1]["expr"]
+    [links] = [p["value"] for p in non_compliant["properties"] if p["id"] == "links"]
+    assert [link["url"] for link in links] == [
+        RUNBOOK_URL_PREFIX + "conformancepacknewlynoncompliant"
+    ]
+
+
+def test_compliance_score_is_coloured_by_threshold():
+    """Red below 80 %, orange below 95 %, green from 95 %, in the table and the time series."""
+    steps = [("red", None), ("orange", 0.8), ("green", 0.95)]
+    score = override_properties(panel_titled("Compliance by pack"), "Score")
+    assert score["custom.cellOptions"]["type"] == "color-background"
+    assert score["unit"] == "percentunit"
+    assert [(s["color"], s["value"]) for s in score["thresholds"]["steps"]] == steps
+    over_time = panel_titled("Compliance score over time")["fieldConfig"]["defaults"]
+    assert over_time["unit"] == "percentunit"
+    assert [s["value"] for s in over_time["thresholds"]["steps"]] == [None, 0.8, 0.95]
+
+
+def test_compliance_is_coloured_by_value():
+    compliance = override_properties(panel_titled("Compliance by pack"), "Compliance")
+    assert compliance["custom.cellOptions"]["type"] == "color-background"
+    [by_value] = [m for m in compliance["mappings"] if m["type"] == "value"]
+    colours = {value: result["color"] for value, result in by_value["options"].items()}
+    assert set(colours) == set(compliance_values())
+    assert (colours["COMPLIANT"], colours["NON_COMPLIANT"]) == ("green", "red")
+
+
+def test_non_compliant_rules_table_shows_only_non_compliant_rules():
+    """Resource counts exist for every counted rule: each query keeps the NON_COMPLIANT ones."""
+    panel = panel_titled("Non-compliant rules")
+    for target in panel["targets"]:
+        assert 'compliance="NON_COMPLIANT"} == 1' in target["expr"], target["refId"]
+    used = {metric for t in panel["targets"] for metric, _ in selectors(t["expr"])}
+    assert {
+        "aws_config_conformance_pack_rule_noncompliant_resources",
+        "aws_config_conformance_pack_rule_noncompliant_resources_cap_exceeded",
+    } <= used
+
+
+def test_compliance_age_turns_red_where_the_stale_alert_fires():
+    [rule] = [rule for rule in ALERTS if rule["alert"] == "ConformancePackExporterComplianceStale"]
+    [threshold] = re.findall(r"time\(\) - \S+\s*>\s*(\d+)", rule["expr"])
+    defaults = panel_titled("Oldest compliance data")["fieldConfig"]["defaults"]
+    red = [s["value"] for s in defaults["thresholds"]["steps"] if s["color"] == "red"]
+    assert red == [int(threshold)]
 
 
 def test_docs_describe_every_panel_and_variable():

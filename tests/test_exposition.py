@@ -25,8 +25,8 @@ from exporter.exposition import (
     encode_openmetrics,
     encode_text,
 )
-from exporter.metrics import TargetResult, api_requests_family, build_info_family, pack_families
-from tests.conftest import ACCOUNT, Families, pack_status
+from exporter.metrics import api_requests_family, build_info_family
+from tests.conftest import ACCOUNT, Families, pack_families, pack_status
 
 STATES = ("CREATE_IN_PROGRESS", "CREATE_COMPLETE", "CREATE_FAILED")
 
@@ -37,11 +37,7 @@ def same_as_prometheus_client(families: list[Metric]) -> None:
 
 
 def test_the_exporters_families() -> None:
-    results = [
-        TargetResult(ACCOUNT, "us-east-1", True, 0.25, [pack_status("a", reason='x"\\\n')]),
-        TargetResult(ACCOUNT, "eu-west-1", False, 1.5),
-    ]
-    families = pack_families(results, STATES, True)
+    families = pack_families([(ACCOUNT, "us-east-1", [pack_status("a", reason='x"\\\n')])])
     families += [api_requests_family([(ACCOUNT, "r", "Op", "success", 2)]), build_info_family()]
     same_as_prometheus_client(families)
 

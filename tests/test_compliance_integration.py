@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -46,10 +47,11 @@ def start(
 ) -> ExporterProcess:
     config = tmp_path / "config.yml"
     config.write_text(f"regions: [{', '.join(REGIONS)}]\ncompliance: {compliance}\n")
-    return exporter_factory([f"--config.file={config}"], aws_env(simulator.url))
+    process: ExporterProcess = exporter_factory([f"--config.file={config}"], aws_env(simulator.url))
+    return process
 
 
-def scrape_until(process: ExporterProcess, check) -> dict:
+def scrape_until(process: ExporterProcess, check) -> Any:
     return wait_for(
         lambda: check(samples := parse_exposition(process.scrape())) and samples,
         20,

@@ -29,8 +29,8 @@ import pytest
 import yaml
 
 from deploy.kubernetes.generate_prometheusrule import GenerationError, render
-from exporter.collectors import IAM_ACTIONS
 from exporter.cli import parse_args
+from exporter.collectors import IAM_ACTIONS
 from exporter.config import EXTERNAL_ID_PATTERN, ROLE_ARN_PATTERN, ConfigError, parse_config
 from exporter.http import parse_listen_address
 from tests.conftest import REPO, run_tool

@@ -181,10 +181,9 @@ def test_probe_passes_parameters_and_budget(scrape) -> None:
     environ_query = {"QUERY_STRING": "account=123456789012&region=eu-west-1"}
     status, _, _ = call_with(app, "/probe", environ_query)
     assert status == "200 OK"
-    assert seen[-1] == (
-        {"account": "123456789012", "region": "eu-west-1"},
-        pytest.approx(9.5, abs=0.1),
-    )
+    parameters, remaining = seen[-1]
+    assert parameters == {"account": "123456789012", "region": "eu-west-1"}
+    assert remaining == pytest.approx(9.5, abs=0.1)
 
 
 def test_probe_lookup_errors_are_400(scrape) -> None:

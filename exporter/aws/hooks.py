@@ -107,12 +107,14 @@ class ApiCallCounter:
             """A reply botocore cannot parse raises before `needs-retry`: count it here.
 
             A failure `needs-retry` saw is counted already; botocore's own errors other than
-            a parser's come from before sending (no credentials, say), so they are no attempt.
+            a parser's, and AWS errors of other clients (an AssumeRole while signing), come
+            from before sending, so they are no attempt of this client.
             """
             if exception is context.get(_COUNTED_EXCEPTION):
                 return
+            before_sending = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
             if isinstance(exception, botocore.parsers.ResponseParserError) or not isinstance(
-                exception, botocore.exceptions.BotoCoreError
+                exception, before_sending
             ):
                 operation = str(kwargs["event_name"]).rsplit(".", 1)[-1]
                 self._add(owner, region, operation, "invalid_response")

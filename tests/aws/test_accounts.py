@@ -17,7 +17,7 @@ import pytest
 from exporter.aws.accounts import UnknownTargetError, build_targets, select_targets
 from exporter.aws.hooks import ApiCallCounter
 from exporter.collectors import IAM_ACTIONS, build_collectors
-from exporter.config import AccountConfig, Config
+from exporter.config import AccountConfig, ComplianceConfig, Config
 from exporter.deadline import Deadline
 from exporter.metrics import SCRAPE_SUCCESS
 from exporter.scrape import Scraper
@@ -81,6 +81,7 @@ def collector_factory(simulator, botocore_clock) -> Iterator[Callable[..., Scrap
             accounts=accounts,
             total_max_attempts=1,
             min_interval_seconds=min_interval_seconds,
+            compliance=ComplianceConfig(enabled=False),  # status reads alone: countable calls
         )
         counter = ApiCallCounter()
 

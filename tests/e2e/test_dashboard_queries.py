@@ -37,7 +37,12 @@ FAILED_PACK = "Operational-Best-Practices-for-Well-Architected-Security"
 FAILED_REASON = "The following resource(s) failed to delete"
 IN_PROGRESS_PACK = "Operational-Best-Practices-for-NIST-800-53-rev5"
 # (panel title, refId) of queries the demo gives no data: it makes no failing AWS call.
-EMPTY_IN_DEMO = {("AWS API errors and throttling (share of calls)", "A")}
+EMPTY_IN_DEMO = {
+    ("AWS API errors and throttling (share of calls)", "A"),
+    # Resource counts need `noncompliant_resources: true`; the demo runs with the default.
+    ("Non-compliant rules", "B"),
+    ("Non-compliant rules", "C"),
+}
 REASON_METRIC = "aws_config_conformance_pack_status_reason_info"
 INFO_METRIC = "aws_config_conformance_pack_info"
 

@@ -12,12 +12,12 @@ throttling.
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -38,16 +38,40 @@ ACCOUNT = "123456789012"
 WARM_UP = 20
 
 
-def process_figures(pid: int) -> dict[str, float]:
-    """Resident memory (MiB), open file descriptors and threads of `pid`, from /proc."""
+def process_figures(pid: int, port: int, scrape_port: int) -> dict[str, float]:
+    """Resident memory (MiB), open file descriptors and threads of `pid`, from /proc.
+
+    The exporter closes a scrape's connection just after the client has read the response,
+    so the descriptor of the scrape just made would be counted or not by chance: it is left
+    out. Any earlier scrape's connection still open is counted, as the leak it would be.
+    """
     status = dict(
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
     )
+    closing = {f"socket:[{inode}]" for inode in connection_inodes(pid, port, scrape_port)}
+    fds = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            fds += os.readlink(f"/proc/{pid}/fd/{fd}") not in closing
+        except FileNotFoundError:  # closed since the listing
+            continue
     return {
         "rss": int(status["VmRSS"].split()[0]) / 1024,
-        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+        "fds": fds,
         "threads": int(status["Threads"]),
     }
+
+
+def connection_inodes(pid: int, port: int, peer_port: int) -> set[str]:
+    """Socket inodes of `pid`'s TCP connections from its `port` to `peer_port`."""
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote = (int(address.rsplit(":", 1)[1], 16) for address in fields[1:3])
+            if (local, remote) == (port, peer_port):
+                inodes.add(fields[9])
+    return inodes
 
 
 def expected_successes(exposition: str) -> bool:
@@ -86,25 +110,37 @@ def main() -> None:
         env = {**ENV, "AWS_ENDPOINT_URL": simulator.url}
         command = exporter_command(str(config))
         with process(command, env, r"\bport=(\d+)") as (child, match):
-            url = f"http://127.0.0.1:{match[1]}/metrics"
+            port = int(match[1])
 
-            def scrape() -> str:
-                with urllib.request.urlopen(url, timeout=30) as response:
-                    return str(response.read().decode())
+            def scrape() -> tuple[str, int]:
+                """The exposition, and the local port of the connection it came over."""
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                try:
+                    connection.connect()
+                    assert connection.sock is not None
+                    local_port = int(connection.sock.getsockname()[1])
+                    connection.request("GET", "/metrics")
+                    response = connection.getresponse()
+                    body = response.read().decode()
+                finally:
+                    connection.close()
+                if response.status != 200:
+                    raise RuntimeError(f"scrape answered {response.status}: {body}")
+                return body, local_port
 
             for _ in range(WARM_UP):
-                scrape()
-            start = process_figures(child.pid)
+                _, scrape_port = scrape()
+            start = process_figures(child.pid, port, scrape_port)
             seconds: list[float] = []
             unexpected = 0
             began = time.monotonic()
             for _ in range(args.scrapes):
                 started = time.perf_counter()
-                exposition = scrape()
+                exposition, scrape_port = scrape()
                 seconds.append(time.perf_counter() - started)
                 unexpected += not expected_successes(exposition)
             elapsed = time.monotonic() - began
-            end = process_figures(child.pid)
+            end = process_figures(child.pid, port, scrape_port)
 
     ordered = sorted(seconds)
     kinds = ", ".join(fault.kind for fault in FAILING.values())

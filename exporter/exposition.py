@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
 from prometheus_client import exposition as text_format
 from prometheus_client.core import Metric
@@ -116,12 +117,79 @@ def encode_openmetrics(families: Iterable[Metric]) -> bytes:
     return "".join(output).encode(errors="replace")
 
 
+class _Offer(NamedTuple):
+    """A format we write, and the media ranges of an Accept header that select it."""
+
+    encoder: Encoder
+    content_type: str
+    media_type: str
+    version: str
+    by_wildcard: bool
+
+
+# In order of preference when two are equally acceptable: OpenMetrics first, as Prometheus
+# ranks them. Only a client that names OpenMetrics gets it: browsers and curl send */* and
+# want the text format.
+_OFFERS = (
+    _Offer(
+        encode_openmetrics,
+        OPENMETRICS_CONTENT_TYPE,
+        "application/openmetrics-text",
+        "1.0.0",
+        by_wildcard=False,
+    ),
+    _Offer(encode_text, TEXT_CONTENT_TYPE, "text/plain", "0.0.4", by_wildcard=True),
+)
+
+
+def _media_ranges(accept_header: str) -> Iterator[tuple[str, str | None, float]]:
+    """(media type, version, q) of each range of an Accept header; a range with a bad q is
+    skipped and other parameters (Prometheus 3's `escaping=`, `charset=`) are ignored."""
+    for media_range in accept_header.split(","):
+        media_type, *parameters = media_range.split(";")
+        version, weight = None, 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            name, value = name.strip().lower(), value.strip().strip('"')
+            if name == "version":
+                version = value
+            elif name == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = math.nan
+        if 0.0 <= weight <= 1.0:
+            yield media_type.strip().lower(), version, weight
+
+
+def _specificity(offer: _Offer, media_type: str, version: str | None) -> int | None:
+    """How closely a range names `offer` (the most specific one sets its q), None if not."""
+    if media_type == offer.media_type:
+        if version is None:
+            return 2
+        return 3 if version == offer.version else None
+    if not offer.by_wildcard:
+        return None
+    if media_type == "*/*":
+        return 0
+    return 1 if media_type == offer.media_type.split("/")[0] + "/*" else None
+
+
 def choose_encoder(accept_header: str) -> tuple[Encoder, str]:
-    """OpenMetrics when the scraper asks for it (Prometheus does), else the text format."""
-    for accepted in accept_header.split(","):
-        media_type, *parameters = (part.strip() for part in accepted.split(";"))
-        if media_type == "application/openmetrics-text":
-            versions = [p.split("=", 1)[1] for p in parameters if p.startswith("version=")]
-            if not versions or versions[0] == "1.0.0":
-                return encode_openmetrics, OPENMETRICS_CONTENT_TYPE
-    return encode_text, TEXT_CONTENT_TYPE
+    """The acceptable format with the highest q (RFC 9110); the text format 0.0.4 when none is.
+
+    A version we don't write (OpenMetrics 0.0.1, text 1.0.0) is never chosen, and q=0 means
+    not acceptable.
+    """
+    ranges = list(_media_ranges(accept_header))
+    chosen, chosen_weight = _OFFERS[-1], 0.0
+    for offer in _OFFERS:
+        matches = [
+            (specificity, weight)
+            for media_type, version, weight in ranges
+            if (specificity := _specificity(offer, media_type, version)) is not None
+        ]
+        weight = max(matches, default=(0, 0.0))[1]
+        if weight > chosen_weight:
+            chosen, chosen_weight = offer, weight
+    return chosen.encoder, chosen.content_type

@@ -38,6 +38,14 @@ def _redact(text: str) -> str:
     return _SECRETS.sub(lambda m: f"{m.group(1) or m.group(2) or ''}REDACTED", text)
 
 
+def _redact_field(value: Any) -> Any:
+    """Numbers, booleans and None as they are; anything else (an exception, a dict, bytes) as
+    its redacted str(), since a credential can sit anywhere inside it."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return _redact(str(value))
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     level = {"WARNING": "warn", "CRITICAL": "error"}.get(record.levelname, record.levelname.lower())
     fields: dict[str, Any] = {
@@ -50,7 +58,7 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     }
     for key, value in vars(record).items():
         if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
-            fields[key] = _redact(value) if isinstance(value, str) else value
+            fields[key] = _redact_field(value)
     if record.exc_info:
         fields["exception"] = _redact(logging.Formatter().formatException(record.exc_info))
     return fields

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from importlib.metadata import version
 
 import pytest
 
 from tests.conftest import REPO
+
+# The `test` extra pins the linters exactly: a new release can't turn CI red by itself.
+PINNED = dict(re.findall(r'"(ruff|mypy)==([^"]+)"', (REPO / "pyproject.toml").read_text()))
+
+
+@pytest.mark.parametrize("tool", ["ruff", "mypy"])
+def test_tool_is_the_pinned_version(tool: str) -> None:
+    """A local version other than CI's would check other rules than CI does."""
+    assert version(tool) == PINNED.get(tool), "reinstall with: pip install -e '.[test]'"
 
 
 @pytest.mark.parametrize(

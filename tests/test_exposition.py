@@ -72,22 +72,77 @@ def test_any_labels_and_values(rows: list[tuple[str, str, float]], help_text: st
     same_as_prometheus_client([gauge, counter])
 
 
+TEXT, OPENMETRICS = TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE
+# What Prometheus sends (scrape/scrape.go acceptHeader), by version and scrape_protocols.
+PROMETHEUS_ACCEPT = {
+    "2.33": "application/openmetrics-text;version=0.0.1,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "2.43": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "2.49": "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"
+    "version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+    "2.49 protobuf first": "application/vnd.google.protobuf;proto=io.prometheus.client."
+    "MetricFamily;encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,"
+    "application/openmetrics-text;version=0.0.1;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+    "3 utf-8": "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;"
+    "escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+    "3 underscores": "application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;"
+    "escaping=underscores;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+    "3 text first": "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.6,text/plain;"
+    "version=0.0.4;q=0.5,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;"
+    "q=0.4,*/*;q=0.3",
+}
+
+
 @pytest.mark.parametrize(
     ("accept", "content_type"),
     [
-        ("", TEXT_CONTENT_TYPE),
-        ("text/plain;version=0.0.4", TEXT_CONTENT_TYPE),
-        ("application/openmetrics-text; version=1.0.0", OPENMETRICS_CONTENT_TYPE),
-        ("application/openmetrics-text", OPENMETRICS_CONTENT_TYPE),
-        ("application/openmetrics-text;version=2.0.0,text/plain", TEXT_CONTENT_TYPE),
-        (
-            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
-            "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
-            OPENMETRICS_CONTENT_TYPE,
+        *[
+            pytest.param(PROMETHEUS_ACCEPT[version], chosen, id=f"Prometheus {version}")
+            for version, chosen in [
+                ("2.33", TEXT),  # asks for OpenMetrics 0.0.1 first, which we don't write
+                ("2.43", OPENMETRICS),
+                ("2.49", OPENMETRICS),
+                ("2.49 protobuf first", OPENMETRICS),
+                ("3 utf-8", OPENMETRICS),
+                ("3 underscores", OPENMETRICS),
+                ("3 text first", TEXT),  # text 0.0.4 at q=0.5 beats OpenMetrics at 0.4
+            ]
+        ],
+        pytest.param("", TEXT, id="no Accept"),
+        pytest.param("*/*", TEXT, id="curl"),
+        pytest.param(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", TEXT, id="browser"
         ),
+        ("text/plain,application/openmetrics-text;q=0.5", TEXT),
+        ("text/*;q=0.5,application/openmetrics-text;q=0.4", TEXT),
+        ("application/*,text/plain;q=0.1", TEXT),
+        ("application/openmetrics-text", OPENMETRICS),
+        ('Application/OpenMetrics-Text; Version="1.0.0"; charset=utf-8', OPENMETRICS),
+        ("application/openmetrics-text;version=2.0.0,text/plain", TEXT),
+        ("application/openmetrics-text;version=0.0.1", TEXT),
+        ("text/plain;version=1.0.0,application/openmetrics-text;q=0.1", OPENMETRICS),
+        (
+            "text/plain;version=0.0.4;q=0.5,application/openmetrics-text;version=1.0.0;q=0.5",
+            OPENMETRICS,
+        ),
+        ("text/plain;q=0.9,application/openmetrics-text;q=0.8", TEXT),
+        ("application/openmetrics-text;q=0,*/*;q=0.1", TEXT),
+        ("text/plain;q=0,application/openmetrics-text;q=0.1", OPENMETRICS),
+        # The most specific range sets the weight: text/plain;q=0 overrides */*.
+        ("text/plain;q=0,*/*,application/openmetrics-text;q=0.1", OPENMETRICS),
+        (
+            "application/openmetrics-text;q=0,application/openmetrics-text;version=1.0.0",
+            OPENMETRICS,
+        ),
+        ("application/openmetrics-text;version=1.0.0;q=0,application/openmetrics-text", TEXT),
+        ("text/plain;q=0.1,application/openmetrics-text;q=high", TEXT),
+        ("application/openmetrics-text;q=2,text/plain;q=0.1", TEXT),
+        (" , ;;q=,=;", TEXT),
     ],
 )
 def test_content_negotiation(accept: str, content_type: str) -> None:
     encoder, chosen = choose_encoder(accept)
     assert chosen == content_type
-    assert (encoder is encode_openmetrics) == (content_type == OPENMETRICS_CONTENT_TYPE)
+    assert encoder is (encode_openmetrics if content_type == OPENMETRICS else encode_text)

@@ -42,6 +42,36 @@ def test_json_is_one_object_per_line() -> None:
     assert document["ts"].endswith("+00:00")
 
 
+KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+TOKEN = "IQoJb3JpZ2luX2VjEXAMPLETOKEN"
+SIGNED_URL = f"https://config.us-east-1.amazonaws.com/?x-amz-security-token={TOKEN}&a=b"
+
+
+@pytest.mark.parametrize("formatter", [LogfmtFormatter(), JsonFormatter()], ids=["logfmt", "json"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        ValueError(f"SignatureDoesNotMatch: Credential={KEY_ID}/20240101/us-east-1/config"),
+        {"url": SIGNED_URL, "retries": 2},
+        {"X-Amz-Security-Token": TOKEN},
+        [KEY_ID, 1],
+        SIGNED_URL.encode(),
+    ],
+    ids=["exception", "dict", "header-dict", "list", "bytes"],
+)
+def test_credentials_in_any_extra_are_redacted(formatter: logging.Formatter, value: object) -> None:
+    """An exception, a dict or bytes given as context can quote a signed request."""
+    line = formatter.format(record("call failed", detail=value, attempts=3, tls=True))
+
+    assert KEY_ID not in line
+    assert TOKEN not in line
+    assert "REDACTED" in line
+    if isinstance(formatter, JsonFormatter):
+        document = json.loads(line)
+        assert "REDACTED" in document["detail"]
+        assert (document["attempts"], document["tls"]) == (3, True)
+
+
 @pytest.mark.parametrize("level", ["debug", "info"])
 def test_aws_libraries_never_log_below_warning(level: str) -> None:
     """botocore's debug output contains signed headers and session tokens."""

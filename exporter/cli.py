@@ -29,7 +29,10 @@ log = logging.getLogger("exporter")
 
 DEFAULT_PORT = 9869
 PROGRAM = "conformance-pack-exporter"
+# Exit codes, the same for every failure before serving: 2 for configuration and usage,
+# 1 for anything else (a port in use, say); each is one line on stderr, never a traceback.
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -86,9 +89,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
     print(f"{PROGRAM}: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return code
 
 
 def _demo_sessions(stack: contextlib.ExitStack) -> tuple[Sessions, tuple[str, ...]]:
@@ -147,8 +150,8 @@ def run(argv: Sequence[str]) -> int:
         try:
             server = make_server(host, port, app, tls)
         except OSError as error:
-            log.error("cannot listen", extra={"address": args.listen_address, "error": str(error)})
-            return 1
+            reason = error.strerror or str(error)
+            return _fail(f"cannot listen on {args.listen_address}: {reason}", EXIT_FAILURE)
         stack.callback(server.server_close)
 
         def stop(signum: int, _frame: FrameType | None) -> None:
@@ -174,5 +177,14 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    sys.exit(run(sys.argv[1:]))
+    """Console-script entry point.
+
+    Ends the process without joining the worker threads: an AWS read in flight (a blackholed
+    endpoint waits out every read timeout and retry) must not delay SIGTERM, and the exporter
+    holds no state that an abandoned read could lose.
+    """
+    code = run(sys.argv[1:])
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

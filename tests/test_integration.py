@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import signal
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -371,13 +373,19 @@ def test_no_region_anywhere_exits_2(exporter_factory) -> None:
     process.wait_for_log("no AWS region")
 
 
-def test_port_in_use_exits_1(exporter, exporter_factory, simulator) -> None:
+def test_port_in_use_exits_1_with_the_start_up_error_format(
+    exporter, exporter_factory, simulator
+) -> None:
     first = exporter()
     second = exporter_factory(
         [f"--web.listen-address=127.0.0.1:{first.port}"], aws_env(simulator.url), wait=False
     )
     assert second.process.wait(10) == 1
-    second.wait_for_log("cannot listen")
+    line = second.wait_for_log("cannot listen").string
+    assert line == (
+        f"conformance-pack-exporter: cannot listen on 127.0.0.1:{first.port}: "
+        "Address already in use"
+    )
 
 
 def test_demo_serves_live_data(exporter_factory) -> None:
@@ -406,3 +414,49 @@ def test_probe_endpoint_serves_one_account(exporter, simulator) -> None:
     assert unknown_status == 400
     assert b"unknown account '999999999999'" in unknown_body
     assert simulator.calls(region="eu-west-1") == 0
+
+
+class Blackhole:
+    """An AWS endpoint that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.accepted = threading.Event()
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+            self.accepted.set()
+
+    def close(self) -> None:
+        self.listener.close()
+        for connection in self.connections:
+            connection.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_shutdown_does_not_wait_for_a_blackholed_aws(config_file, exporter_factory, sig) -> None:
+    blackhole = Blackhole()
+    path = config_file("read_timeout_seconds: 60\ntotal_max_attempts: 10\n")
+    process = exporter_factory([f"--config.file={path}"], aws_env(blackhole.url))
+    scraper = threading.Thread(target=lambda: process.get("/metrics", timeout=60), daemon=True)
+    scraper.start()
+    assert blackhole.accepted.wait(10), "the exporter never called the blackholed endpoint"
+
+    started = time.monotonic()
+    code = process.stop(sig, timeout=10)
+    elapsed = time.monotonic() - started
+    blackhole.close()
+
+    assert code == 0
+    assert elapsed < 2.0

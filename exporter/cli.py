@@ -23,6 +23,7 @@ from exporter.config import Config, ConfigError, load_config
 from exporter.http import make_app, make_server, parse_listen_address
 from exporter.log import LEVELS, configure_logging
 from exporter.scrape import Scraper
+from exporter.warm_up import WarmUp
 from exporter.web import WebConfigFile
 
 log = logging.getLogger("exporter")
@@ -136,6 +137,7 @@ def run(argv: Sequence[str]) -> int:
             return _fail(str(error))
         collectors = build_collectors(config, targets[0].client.meta.service_model)
         scraper = Scraper(collectors, targets, counter, concurrency=config.concurrency)
+        warm_up = WarmUp((target.account for target in targets), config.concurrency)
         stack.callback(scraper.close)
         app = make_app(
             scraper.metrics,
@@ -153,6 +155,7 @@ def run(argv: Sequence[str]) -> int:
             reason = error.strerror or str(error)
             return _fail(f"cannot listen on {args.listen_address}: {reason}", EXIT_FAILURE)
         stack.callback(server.server_close)
+        warm_up.start()
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("shutting down", extra={"signal": signal.Signals(signum).name})

@@ -166,6 +166,7 @@ class Account:
 
         endpoint_url = sessions.endpoint_url
         session = sessions.for_account(account, regions[0], fit)
+        self._session = session
         self.clients: dict[str, Any] = {
             region: session.client(
                 "config", region_name=region, endpoint_url=endpoint_url, config=client_config
@@ -185,6 +186,18 @@ class Account:
         parts = arn.split(":", 5)
         if len(parts) == 6 and parts[4].isdigit():
             self.account_id = parts[4]
+
+    def warm_up(self) -> None:
+        """Fetch credentials (AssumeRole, web identity) and the account id before any scrape
+        needs them, so the first scrapes after a start don't time out; no Config call.
+
+        Raises what fetching credentials raises; the account id is best effort, as always.
+        """
+        credentials = self._session.get_credentials()
+        if credentials is None:
+            raise botocore.exceptions.NoCredentialsError()
+        credentials.get_frozen_credentials()
+        self.resolve_account_id()
 
     def resolve_account_id(self) -> str:
         """The account id, asking STS once if no ARN told it yet; '' when it can't be learned."""

@@ -7,6 +7,7 @@ temporary copies; expressions, labels, annotations and routes are the shipped on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import threading
@@ -19,15 +20,39 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.simulator import ConfigSimulator, Scenario, SimulatedPack
+from exporter.metrics import COMPLIANCE, SCORE
+from exporter.simulator import (
+    INSUFFICIENT_DATA,
+    ComplianceChange,
+    ConfigSimulator,
+    Scenario,
+    Score,
+    SimulatedPack,
+    SimulatedRule,
+    pack_ids,
+)
 from tests.conftest import ACCOUNT, ExporterProcess, aws_env
-from tests.e2e.conftest import binary
+from tests.e2e.conftest import JOB, PrometheusServer, binary
 from tests.test_alerts import ALERTMANAGER_CONFIG, RULES_FILE, rewrite_for_durations
 
 pytestmark = pytest.mark.e2e
 
 REASON = 'Stack "awsconfigconforms-pci" failed: S3 bucket access denied\nrolled back'
 HEALTHY = ("cis-baseline", "hipaa-security")
+
+# The compliance scenario: every pack is in one (account, region), so a compliance alert that
+# wrongly matched a quiet pack would be evaluated, and grouped, together with the true one.
+COMPLIANCE_REGION = "eu-west-1"
+# Seconds from the simulator's start to the re-evaluation. Prometheus must have scraped the
+# packs before it; its first scrape comes 7-9 s after the simulator's start (Prometheus 2.42
+# hands a new target to its scrapers some 5 s after it is ready): 20 leaves room to spare.
+CHANGE_AFTER = 20.0
+BREAKS = "nist-800-53"  # COMPLIANT at 100, then NON_COMPLIANT at 50
+BROKEN_RULE = "s3-bucket-public-read-prohibited"
+AWAITING = "awaiting-evaluation"  # INSUFFICIENT_DATA only, from the start
+LOSES_DATA = "evaluation-lost"  # COMPLIANT at 100, then INSUFFICIENT_DATA with no score
+NEVER_COMPLIANT = "legacy-baseline"  # NON_COMPLIANT at 50 from the start
+COMPLIANCE_ALERTS = ("ConformancePackNewlyNonCompliant", "ConformancePackComplianceScoreDropped")
 
 
 class WebhookReceiver:
@@ -104,16 +129,27 @@ def simulator() -> Iterator[ConfigSimulator]:
         yield sim
 
 
-@pytest.fixture
-def exporter(simulator: ConfigSimulator, tmp_path: Path) -> Iterator[ExporterProcess]:
+@contextlib.contextmanager
+def exporter_process(
+    simulator: ConfigSimulator, config_text: str, tmp_path: Path
+) -> Iterator[ExporterProcess]:
+    """The exporter as a child process reading `simulator`, listening; stopped on exit."""
     config = tmp_path / "exporter.yml"
-    config.write_text("regions: [us-east-1, eu-west-1]\n")
+    config.write_text(config_text)
     process = ExporterProcess(
         ["--web.listen-address=127.0.0.1:0", f"--config.file={config}"], aws_env(simulator.url)
     )
-    process.wait_until_listening()
-    yield process
-    process.stop()
+    try:
+        process.wait_until_listening()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def exporter(simulator: ConfigSimulator, tmp_path: Path) -> Iterator[ExporterProcess]:
+    with exporter_process(simulator, "regions: [us-east-1, eu-west-1]\n", tmp_path) as process:
+        yield process
 
 
 def shortened_rules(tmp_path: Path) -> Path:
@@ -185,3 +221,179 @@ def test_promtool_finds_nothing_to_complain_about_in_real_output(exporter) -> No
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout + result.stderr == ""
     assert "aws_config_conformance_pack_status_reason_info" in text
+
+
+def completed_pack(
+    name: str,
+    now: float,
+    rules: tuple[SimulatedRule, ...],
+    score: Score,
+    *changes: ComplianceChange,
+) -> SimulatedPack:
+    """A pack deployed a day ago, with `rules`, `score` and scheduled re-evaluations."""
+    return SimulatedPack(
+        name,
+        "CREATE_COMPLETE",
+        requested_at=now - 86400,
+        completed_at=now - 86000,
+        rules=rules,
+        score=score,
+        compliance_timeline=changes,
+    )
+
+
+def compliance_packs(now: float) -> list[SimulatedPack]:
+    """One pack that breaks CHANGE_AFTER seconds in, and three that must stay quiet."""
+    return [
+        completed_pack(
+            BREAKS,
+            now,
+            (SimulatedRule("encrypted-volumes"), SimulatedRule(BROKEN_RULE)),
+            100.0,
+            ComplianceChange(
+                CHANGE_AFTER, 50.0, rules=(SimulatedRule(BROKEN_RULE, "NON_COMPLIANT", 3),)
+            ),
+        ),
+        completed_pack(
+            AWAITING,
+            now,
+            (SimulatedRule("guardduty-enabled", INSUFFICIENT_DATA),),
+            INSUFFICIENT_DATA,
+        ),
+        completed_pack(
+            LOSES_DATA,
+            now,
+            (SimulatedRule("rds-storage-encrypted"),),
+            100.0,
+            ComplianceChange(
+                CHANGE_AFTER,
+                INSUFFICIENT_DATA,
+                rules=(SimulatedRule("rds-storage-encrypted", INSUFFICIENT_DATA),),
+            ),
+        ),
+        completed_pack(
+            NEVER_COMPLIANT,
+            now,
+            (SimulatedRule("root-account-mfa", "NON_COMPLIANT", 1), SimulatedRule("cloudtrail")),
+            50.0,
+        ),
+    ]
+
+
+@pytest.fixture
+def compliance_simulator() -> Iterator[ConfigSimulator]:
+    """The simulator serving compliance_packs(); their timelines count from its start."""
+    scenario = Scenario({(ACCOUNT, COMPLIANCE_REGION): compliance_packs(time.time())})
+    with ConfigSimulator(scenario) as sim:
+        yield sim
+
+
+@pytest.fixture
+def compliance_exporter(
+    compliance_simulator: ConfigSimulator, tmp_path: Path
+) -> Iterator[ExporterProcess]:
+    """The exporter re-reading compliance on every scrape, so the change shows at once."""
+    config = f"regions: [{COMPLIANCE_REGION}]\ncompliance: {{interval_seconds: 0}}\n"
+    with exporter_process(compliance_simulator, config, tmp_path) as process:
+        yield process
+
+
+def by_pack(prometheus: PrometheusServer, expr: str) -> dict[str, float]:
+    """The instant value of `expr` for each conformance_pack it returns."""
+    return {
+        sample["metric"]["conformance_pack"]: float(sample["value"][1])
+        for sample in prometheus.query(expr)
+    }
+
+
+def test_compliance_alerts_fire_when_a_compliant_pack_breaks_and_never_for_missing_data(
+    compliance_simulator,
+    compliance_exporter,
+    receiver,
+    prometheus_factory,
+    alertmanager_factory,
+    tmp_path,
+) -> None:
+    alertmanager = alertmanager_factory(alertmanager_config(receiver.url))
+    prometheus = prometheus_factory(
+        [compliance_exporter.url],
+        rule_files=[shortened_rules(tmp_path)],
+        alertmanager_url=alertmanager.url,
+    )
+
+    # The history both alerts compare against: Prometheus saw the pack COMPLIANT at 100%
+    # before the re-evaluation. A time-out here means the stack took longer than
+    # CHANGE_AFTER seconds to start, so the scenario's first half was never scraped.
+    pack = f'conformance_pack="{BREAKS}"'
+    prometheus.wait_until(
+        f'max_over_time({COMPLIANCE}{{{pack},compliance="COMPLIANT"}}[1h]) == 1',
+        timeout=CHANGE_AFTER,
+    )
+    prometheus.wait_until(f"max_over_time({SCORE}{{{pack}}}[1h]) == 1", timeout=10)
+
+    newly_path, newly = receiver.wait_for_alert("ConformancePackNewlyNonCompliant")
+    dropped_path, dropped = receiver.wait_for_alert("ConformancePackComplianceScoreDropped")
+
+    pack_labels = {
+        "job": JOB,
+        "instance": compliance_exporter.url.removeprefix("http://"),
+        "account_id": ACCOUNT,
+        "region": COMPLIANCE_REGION,
+        "conformance_pack": BREAKS,
+    }
+    assert newly_path == "/alerts/warning"
+    assert newly["labels"] == {
+        **pack_labels,
+        "alertname": "ConformancePackNewlyNonCompliant",
+        "severity": "warning",
+        "compliance": "NON_COMPLIANT",
+    }
+    served_rule = pack_ids(ACCOUNT, COMPLIANCE_REGION, BREAKS).rule_name(BROKEN_RULE)
+    assert f"Non-compliant rules: {served_rule}." in newly["annotations"]["description"]
+    assert newly["annotations"]["runbook_url"].endswith("#conformancepacknewlynoncompliant")
+
+    assert dropped_path == "/alerts/warning"
+    assert dropped["labels"] == {
+        **pack_labels,
+        "alertname": "ConformancePackComplianceScoreDropped",
+        "severity": "warning",
+    }
+    assert "is 50%, down from 100% at its highest" in dropped["annotations"]["description"]
+
+    # The quiet packs are not quiet for want of data: Prometheus holds what would trip a
+    # careless rule (a COMPLIANT past and a high score before INSUFFICIENT_DATA; a
+    # NON_COMPLIANT verdict and a low score without a COMPLIANT past), read in the same
+    # compliance reads as the pack that fired.
+    assert by_pack(prometheus, f'{COMPLIANCE}{{compliance="INSUFFICIENT_DATA"}} == 1') == {
+        AWAITING: 1,
+        LOSES_DATA: 1,
+    }
+    assert by_pack(prometheus, f'{COMPLIANCE}{{compliance="NON_COMPLIANT"}} == 1') == {
+        BREAKS: 1,
+        NEVER_COMPLIANT: 1,
+    }
+    assert by_pack(
+        prometheus, f'max_over_time({COMPLIANCE}{{compliance="COMPLIANT"}}[1h]) == 1'
+    ) == {BREAKS: 1, LOSES_DATA: 1}
+    assert by_pack(prometheus, f"max_over_time({SCORE}[1h])") == {
+        BREAKS: 1,
+        LOSES_DATA: 1,
+        NEVER_COMPLIANT: 0.5,
+    }
+    assert by_pack(prometheus, SCORE) == {BREAKS: 0.5, NEVER_COMPLIANT: 0.5}
+
+    # Only the pack that broke raises a compliance alert, pending or firing in Prometheus or
+    # delivered by Alertmanager.
+    expected = {(name, BREAKS) for name in COMPLIANCE_ALERTS}
+    delivered = {
+        (alert["labels"]["alertname"], alert["labels"]["conformance_pack"])
+        for _, alert in receiver.alerts()
+        if alert["labels"]["alertname"] in COMPLIANCE_ALERTS
+    }
+    assert delivered == expected
+    active = {
+        (alert["labels"]["alertname"], alert["labels"]["conformance_pack"])
+        for alert in prometheus.alerts()
+        if alert["labels"]["alertname"] in COMPLIANCE_ALERTS
+    }
+    assert active == expected

@@ -30,11 +30,14 @@ from exporter.metrics import (
     SCRAPE_DURATION,
     SCRAPE_SUCCESS,
     SELF_HELP,
+    STATE,
+    STATUS_REASON,
     api_requests_family,
     build_info_family,
     gauge_families,
 )
 from exporter.shared_call import SharedCall
+from exporter.status_page import Collection, Snapshot, UnsettledPack
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ class Reading:
     success: bool
     duration_seconds: float
     samples: Samples = field(default_factory=dict)
+    error_code: str = ""
 
 
 class _Slot:
@@ -94,6 +98,7 @@ class _Slot:
             keep_late=collector.policy.background,
         )
         self.last_good: Reading | None = None
+        self.served: Reading | None = None  # what the last scrape served, for the status page
 
     def read(self, deadline: Deadline) -> Reading:
         """Runs in a worker, so building samples overlaps other targets' network waits."""
@@ -131,6 +136,7 @@ class _Slot:
             False,
             time.monotonic() - started,
             kept.samples if kept else {},
+            code,
         )
 
 
@@ -188,6 +194,8 @@ class Scraper:
         ]
         wait(waited, timeout=deadline.remaining())
         readings = {slot: self._served(slot, result, started) for slot, result in pending.items()}
+        for slot, reading in readings.items():
+            slot.served = reading
         families: list[Metric] = []
         for collector in self._collectors:
             served = [r for s, r in readings.items() if s.collector is collector and r is not None]
@@ -204,6 +212,43 @@ class Scraper:
         families.append(api_requests_family(self._counter.samples(accounts)))
         families.append(self._build_info)
         return families
+
+    def snapshot(self) -> Snapshot:
+        """What the last scrapes saw, for the status page: no AWS call of its own."""
+        now = time.time()
+        collections, unsettled = [], []
+        for slot in self._slots:
+            reading, success_at = slot.served, slot.call.last_success_at
+            if reading is None:
+                continue
+            age = None if success_at is None else now - success_at
+            collections.append(
+                Collection(
+                    slot.collector.name,
+                    reading.account_id,
+                    reading.region,
+                    reading.success,
+                    reading.duration_seconds,
+                    reading.error_code,
+                    age,
+                )
+            )
+            reasons = {
+                sample.labels["conformance_pack"]: sample.labels["reason"]
+                for sample in reading.samples.get(STATUS_REASON, ())
+            }
+            unsettled += [
+                UnsettledPack(
+                    reading.account_id,
+                    reading.region,
+                    sample.labels["conformance_pack"],
+                    sample.labels["state"],
+                    reasons.get(sample.labels["conformance_pack"], ""),
+                )
+                for sample in reading.samples.get(STATE, ())
+                if sample.value == 1 and not sample.labels["state"].endswith("_COMPLETE")
+            ]
+        return Snapshot(collections, unsettled)
 
     def close(self) -> None:
         """Stop the worker threads without waiting for calls still in flight."""

@@ -277,3 +277,30 @@ def test_metrics_add_process_metrics_to_a_scrape(known_targets) -> None:
     scraper.close()
 
     assert {"process_cpu_seconds", "aws_config_exporter_build_info", FAKE} <= names
+
+
+def test_the_snapshot_shows_what_the_last_scrape_saw(targets, stubbers) -> None:
+    stub_pages(
+        stubbers["us-east-1"],
+        [pack_status("ok"), pack_status("broken", "CREATE_FAILED", reason="stack <failed>")],
+    )
+    stubbers["eu-west-1"].add_client_error(OPERATION, "AccessDeniedException")
+    scraper = make_scraper(targets, concurrency=1)
+    before = scraper.snapshot()
+
+    scrape_samples(scraper)
+    after = scraper.snapshot()
+    scraper.close()
+
+    assert before.collections == []
+    assert before.unsettled_packs == []
+    outcome = {
+        (c.region, c.success, c.error_code, c.age_seconds is not None) for c in after.collections
+    }
+    assert outcome == {
+        ("us-east-1", True, "", True),
+        ("eu-west-1", False, "AccessDeniedException", False),
+    }
+    assert [(p.conformance_pack, p.state, p.reason) for p in after.unsettled_packs] == [
+        ("broken", "CREATE_FAILED", "stack <failed>")
+    ]

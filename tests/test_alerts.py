@@ -1,5 +1,9 @@
 """Checks of the shipped alert rules, their promtool unit tests, the runbook and example configs.
 
+Also checks the rules deploy/generate_rules.py writes for another job name and runbook URL:
+they pass promtool, the unit tests rewritten for that job pass on them, and nothing of the
+default job or runbook host is left.
+
 Runs promtool and amtool (Debian packages `prometheus` and `prometheus-alertmanager`, or the
 binaries named by $PROMTOOL / $AMTOOL). A missing binary fails the test: these checks guard
 the alerting contract and must never be skipped silently. No exporter is needed.
@@ -7,10 +11,14 @@ the alerting contract and must never be skipped silently. No exporter is needed.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
+import sys
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +33,11 @@ RULE_TESTS_DIR = REPO / "alerts" / "tests"
 RUNBOOK = REPO / "docs" / "runbook.md"
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
 ALERTMANAGER_CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
+GENERATOR = REPO / "deploy" / "generate_rules.py"
 
 JOB = "conformance-pack-exporter"
+# How the shipped rules and their tests select the job (and how a site copy must not).
+JOB_MATCHER = f'job="{JOB}"'
 RUNBOOK_URL_PREFIX = (
     "https://github.com/conformance-pack-exporter/conformance-pack-exporter"
     "/blob/main/docs/runbook.md#"
@@ -54,7 +65,8 @@ def load_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
-        pytest.fail(f"cannot load {path.relative_to(REPO)}: {error}")
+        shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+        pytest.fail(f"cannot load {shown}: {error}")
 
 
 def alert_rules() -> list[dict[str, Any]]:
@@ -266,3 +278,197 @@ def test_for_durations_can_be_rewritten_in_a_copy(tmp_path):
     groups = load_yaml(copy)["groups"]
     rewritten = [rule for group in groups for rule in group["rules"] if "alert" in rule]
     assert {rule["for"] for rule in rewritten} == {"1s"}
+
+
+# ---------------------------------------------------------------------------------------
+# A copy of the rules for another site: deploy/generate_rules.py --job --runbook-url
+
+
+@dataclass(frozen=True)
+class Site:
+    """A job name and runbook page to generate rules for; the job's PromQL form written by hand."""
+
+    job: str
+    job_promql: str
+    runbook_url: str
+
+
+SITES = {
+    # Quotes and a backslash (PromQL escapes), ': ' and ' #' (which end a plain YAML scalar),
+    # an apostrophe (which ends a single-quoted one) and a non-ASCII letter.
+    "awkward-job": Site(
+        job='team "a" \\ aws: #1/it\'s-é',
+        job_promql='"team \\"a\\" \\\\ aws: #1/it\'s-é"',
+        runbook_url="https://wiki.example.com/display/OPS/AWS+Config+runbook?src=alerts&v=2",
+    ),
+    # The Prometheus Operator's PodMonitor job name: the default job inside a longer one.
+    "operator-job": Site(
+        job=f"monitoring/{JOB}",
+        job_promql=f'"monitoring/{JOB}"',
+        runbook_url="https://git.example.com/ops/cpe/-/blob/main/docs/runbook.md",
+    ),
+}
+# The site whose copy runs the promtool unit tests (the slowest check, so only once).
+UNIT_TEST_SITE = "awkward-job"
+
+
+@pytest.fixture(scope="module")
+def site_copies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Run the generator as a user does, once per site; the output directory of each."""
+    directories = {}
+    for name, site in SITES.items():
+        directory = tmp_path_factory.mktemp(name) / "rules"
+        run_tool(
+            sys.executable,
+            GENERATOR,
+            "--job",
+            site.job,
+            "--runbook-url",
+            site.runbook_url,
+            "--out-dir",
+            directory,
+        )
+        directories[name] = directory
+    return directories
+
+
+def site_texts(directory: Path) -> dict[str, str]:
+    """The files the generator wrote, by name: the rule file and the PrometheusRule."""
+    texts = {path.name: path.read_text(encoding="utf-8") for path in directory.iterdir()}
+    assert sorted(texts) == [RULES_FILE.name, "prometheusrule.yaml"]
+    return texts
+
+
+def strings(data: Any) -> Iterator[str]:
+    """Every string value in parsed YAML."""
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for value in data.values():
+            yield from strings(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from strings(value)
+
+
+def rules_of(path: Path) -> list[dict[str, Any]]:
+    """Every rule (recording and alerting) of a rule file, in file order."""
+    return [rule for group in load_yaml(path)["groups"] for rule in group["rules"]]
+
+
+def promql_job_matchers(expr: str) -> list[str]:
+    """Every matcher on the job label in a PromQL expression, as written."""
+    return re.findall(r"""\bjob\s*(?:=~|!~|!=|=)\s*(?:"(?:[^"\\]|\\.)*"|'[^']*'|`[^`]*`)""", expr)
+
+
+@pytest.mark.parametrize("site_name", SITES)
+def test_site_copy_passes_promtool_check_rules(site_copies, site_name):
+    directory = site_copies[site_name]
+    run_tool(promtool(), "check", "rules", directory / RULES_FILE.name)
+    manifest = load_yaml(directory / "prometheusrule.yaml")
+    assert manifest["kind"] == "PrometheusRule"
+    assert manifest["spec"] == load_yaml(directory / RULES_FILE.name)
+
+
+@pytest.mark.parametrize("site_name", SITES)
+def test_site_copy_differs_only_in_job_matchers_and_runbook_urls(site_copies, site_name):
+    site = SITES[site_name]
+    expected = load_yaml(RULES_FILE)
+    for group in expected["groups"]:
+        for rule in group["rules"]:
+            rule["expr"] = rule["expr"].replace(JOB_MATCHER, f"job={site.job_promql}")
+            if "alert" in rule:
+                url = rule["annotations"]["runbook_url"]
+                rule["annotations"]["runbook_url"] = url.replace(
+                    RUNBOOK_URL_PREFIX, f"{site.runbook_url}#"
+                )
+    assert load_yaml(site_copies[site_name] / RULES_FILE.name) == expected
+
+
+@pytest.mark.parametrize("site_name", SITES)
+def test_site_copy_keeps_no_default_job_or_runbook_host(site_copies, site_name):
+    site = SITES[site_name]
+    for name, text in site_texts(site_copies[site_name]).items():
+        assert JOB_MATCHER not in text, name
+        assert "github.com" not in text, name
+    shipped = [
+        matcher for rule in rules_of(RULES_FILE) for matcher in promql_job_matchers(rule["expr"])
+    ]
+    copied = [
+        matcher
+        for rule in rules_of(site_copies[site_name] / RULES_FILE.name)
+        for matcher in promql_job_matchers(rule["expr"])
+    ]
+    assert shipped, "the shipped rules select on the job somewhere"
+    assert copied == [f"job={site.job_promql}"] * len(shipped)
+
+
+@pytest.mark.parametrize("site_name", SITES)
+def test_site_copy_runbook_urls_start_with_the_base_and_keep_their_anchor(site_copies, site_name):
+    site = SITES[site_name]
+    anchors = {
+        rule["alert"]: rule["annotations"]["runbook_url"].removeprefix(RUNBOOK_URL_PREFIX)
+        for rule in ALERTS
+    }
+    urls = {
+        rule["alert"]: rule["annotations"]["runbook_url"]
+        for rule in rules_of(site_copies[site_name] / RULES_FILE.name)
+        if "alert" in rule
+    }
+    assert urls == {name: f"{site.runbook_url}#{anchor}" for name, anchor in anchors.items()}
+    assert all(anchor and "#" not in anchor for anchor in anchors.values())
+
+
+def retarget_rule_tests(document: dict[str, Any], rules_file: Path, site: Site) -> dict[str, Any]:
+    """A promtool test file rewritten for a site copy: its series, expected labels and texts.
+
+    The series and the expected samples select `job` as the shipped tests write it; the
+    expected annotations show the job as "job <name>" and the runbook URL with its anchor.
+    """
+
+    def series(text: str) -> str:
+        return text.replace(JOB_MATCHER, f"job={site.job_promql}")
+
+    def annotation(text: str) -> str:
+        return text.replace(RUNBOOK_URL_PREFIX, f"{site.runbook_url}#").replace(
+            f"job {JOB}", f"job {site.job}"
+        )
+
+    retargeted = copy.deepcopy(document)
+    retargeted["rule_files"] = [str(rules_file)]
+    for test in retargeted["tests"]:
+        for item in test.get("input_series") or []:
+            item["series"] = series(item["series"])
+        for case in test.get("promql_expr_test") or []:
+            case["expr"] = series(case["expr"])
+            for sample in case.get("exp_samples") or []:
+                sample["labels"] = series(sample["labels"])
+        for case in test.get("alert_rule_test") or []:
+            for alert in case.get("exp_alerts") or []:
+                labels = alert.get("exp_labels") or {}
+                if labels.get("job") == JOB:
+                    labels["job"] = site.job
+                texts = alert.get("exp_annotations") or {}
+                for name, text in texts.items():
+                    texts[name] = annotation(text)
+    return retargeted
+
+
+@pytest.mark.parametrize("test_file", rule_test_files(), ids=lambda path: path.name)
+def test_site_copy_passes_the_rule_unit_tests(site_copies, test_file, tmp_path):
+    site = SITES[UNIT_TEST_SITE]
+    rules_file = site_copies[UNIT_TEST_SITE] / RULES_FILE.name
+    retargeted = retarget_rule_tests(load_yaml(test_file), rules_file, site)
+    # Nothing may still expect the default job or runbook: the tests must exercise the copy.
+    leftovers = [
+        text
+        for text in strings(retargeted["tests"])
+        if text == JOB or JOB_MATCHER in text or f"job {JOB}" in text or "github.com" in text
+    ]
+    assert leftovers == []
+    copy_file = tmp_path / test_file.name
+    copy_file.write_text(
+        yaml.safe_dump(retargeted, sort_keys=False, allow_unicode=True, width=1_000_000),
+        encoding="utf-8",
+    )
+    run_tool(promtool(), "test", "rules", copy_file)

@@ -6,6 +6,9 @@
 - deploy/kubernetes/: selectors match labels, ports agree from container to ServiceMonitor,
   probes hit real routes of the exporter's WSGI app, the ConfigMap's file passes the config
   parser, and the PrometheusRule is what the generator makes of the shipped rules.
+- deploy/generate_rules.py: with the defaults it reproduces the shipped rule file and
+  PrometheusRule byte for byte; it refuses bad arguments (exit 2, no traceback) and a rule
+  file it cannot rewrite. Its output for another site is checked in tests/test_alerts.py.
 - deploy/iam/: the policy grants exactly `exporter.aws.IAM_ACTIONS`, and the trust policies
   agree with the ServiceAccount and with each other.
 """
@@ -28,13 +31,13 @@ import botocore.session
 import pytest
 import yaml
 
-from deploy.kubernetes.generate_prometheusrule import GenerationError, render
+from deploy.generate_rules import GenerationError, Site, customize, render_prometheusrule
 from exporter.cli import parse_args
 from exporter.collectors import IAM_ACTIONS
 from exporter.config import EXTERNAL_ID_PATTERN, ROLE_ARN_PATTERN, ConfigError, parse_config
 from exporter.http import parse_listen_address
 from tests.conftest import REPO, run_tool
-from tests.test_alerts import amtool, promtool
+from tests.test_alerts import RUNBOOK_URL_PREFIX, amtool, promtool
 from tests.test_dockerfile import get_status, runtime_uid_gid
 
 COMPOSE_DIR = REPO / "deploy" / "compose"
@@ -45,7 +48,7 @@ RULES_FILE = REPO / "alerts" / "conformance-pack-exporter.rules.yml"
 EXAMPLE_PROMETHEUS = REPO / "deploy" / "prometheus" / "prometheus.yml"
 EXAMPLE_ALERTMANAGER = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
 DEPLOY_DOC = REPO / "README.md"
-GENERATOR = KUBERNETES_DIR / "generate_prometheusrule.py"
+GENERATOR = REPO / "deploy" / "generate_rules.py"
 PROMETHEUS_RULE = KUBERNETES_DIR / "prometheusrule.yaml"
 
 # The job name the alert rules select on (`up{job=...}`); every way of scraping must yield it.
@@ -523,10 +526,9 @@ def test_kubernetes_serviceaccount_has_an_irsa_role() -> None:
 
 
 def test_prometheusrule_is_generated_from_the_shipped_rules() -> None:
-    generated = render(RULES_FILE.read_text(encoding="utf-8"))
+    generated = render_prometheusrule(RULES_FILE.read_text(encoding="utf-8"))
     assert PROMETHEUS_RULE.read_bytes() == generated.encode("utf-8"), (
-        "deploy/kubernetes/prometheusrule.yaml is stale: "
-        "run python deploy/kubernetes/generate_prometheusrule.py"
+        "deploy/kubernetes/prometheusrule.yaml is stale: run python deploy/generate_rules.py"
     )
     assert manifests()["PrometheusRule"]["spec"] == load_yaml(RULES_FILE)
 
@@ -543,17 +545,100 @@ def run_generator(*arguments: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+DEFAULT_RUNBOOK_URL = RUNBOOK_URL_PREFIX.removesuffix("#")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [[], ["--job", JOB, "--runbook-url", DEFAULT_RUNBOOK_URL]],
+    ids=["implicit-defaults", "explicit-defaults"],
+)
+def test_generator_defaults_reproduce_the_shipped_files(
+    tmp_path: Path, arguments: list[str]
+) -> None:
+    out_dir = tmp_path / "new" / "rules"
+    result = run_generator(*arguments, "--out-dir", out_dir)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in out_dir.iterdir()) == sorted(
+        [RULES_FILE.name, PROMETHEUS_RULE.name]
+    )
+    assert (out_dir / RULES_FILE.name).read_bytes() == RULES_FILE.read_bytes()
+    assert (out_dir / PROMETHEUS_RULE.name).read_bytes() == PROMETHEUS_RULE.read_bytes()
+
+
 def test_generator_check_passes_and_catches_drift(tmp_path: Path) -> None:
     current = run_generator("--check")
     assert current.returncode == 0, current.stderr
-    stale = tmp_path / "prometheusrule.yaml"
-    stale.write_text(PROMETHEUS_RULE.read_text(encoding="utf-8").replace("for: 5m", "for: 6m"))
-    result = run_generator("--check", "--output", stale)
+    shutil.copy(RULES_FILE, tmp_path)
+    stale = PROMETHEUS_RULE.read_text(encoding="utf-8").replace("for: 5m", "for: 6m")
+    (tmp_path / PROMETHEUS_RULE.name).write_text(stale, encoding="utf-8")
+    result = run_generator("--check", "--out-dir", tmp_path)
     assert result.returncode == 1
-    assert "stale" in result.stderr
-    written = tmp_path / "written.yaml"
-    assert run_generator("--output", written).returncode == 0
-    assert written.read_bytes() == PROMETHEUS_RULE.read_bytes()
+    assert f"{tmp_path / PROMETHEUS_RULE.name} is stale" in result.stderr
+    assert RULES_FILE.name not in result.stderr
+    assert (tmp_path / PROMETHEUS_RULE.name).read_text(encoding="utf-8") == stale, "--check wrote"
+    (tmp_path / RULES_FILE.name).unlink()
+    missing = run_generator("--check", "--out-dir", tmp_path)
+    assert missing.returncode == 1
+    assert f"{tmp_path / RULES_FILE.name} is stale" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--job", ""], "argument --job: the job name is empty"),
+        (["--job", "   "], "argument --job: the job name is empty"),
+        (["--job", " aws-config"], "has leading or trailing whitespace"),
+        (["--job", "aws\nconfig"], "contains the non-printable character '\\n'"),
+        (["--runbook-url", "ftp://runbooks.example.com/cpe.md"], "is not an http:// or https://"),
+        (["--runbook-url", "runbooks.example.com/cpe.md"], "is not an http:// or https://"),
+        (["--runbook-url", "https://"], "is not an http:// or https:// URL with a host"),
+        (["--runbook-url", "https://[runbooks.example.com/cpe.md"], "is not a URL"),
+        (["--runbook-url", "https://runbooks.example.com/cpe.md#top"], "has a '#'"),
+        (["--runbook-url", "https://runbooks.example.com/my runbook"], "must percent-encode"),
+        (["--runbook-url", 'https://runbooks.example.com/"x"'], "must percent-encode"),
+    ],
+    ids=[
+        "empty-job",
+        "blank-job",
+        "padded-job",
+        "multi-line-job",
+        "ftp-url",
+        "no-scheme",
+        "no-host",
+        "malformed-url",
+        "url-with-anchor",
+        "url-with-space",
+        "url-with-quote",
+    ],
+)
+def test_generator_refuses_bad_arguments(
+    tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    out_dir = tmp_path / "rules"
+    result = run_generator(*arguments, "--out-dir", out_dir)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out_dir.exists()
+
+
+def test_generator_reports_an_unwritable_output_directory(tmp_path: Path) -> None:
+    occupied = tmp_path / "rules"
+    occupied.write_text("a file, not a directory\n", encoding="utf-8")
+    result = run_generator("--out-dir", occupied)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_generator_keeps_the_shipped_files_at_the_defaults() -> None:
+    before = (RULES_FILE.read_bytes(), PROMETHEUS_RULE.read_bytes())
+    result = run_generator("--job", "aws-config")
+    assert result.returncode == 2
+    assert "needs --out-dir" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (RULES_FILE.read_bytes(), PROMETHEUS_RULE.read_bytes()) == before
 
 
 @pytest.mark.parametrize(
@@ -563,7 +648,35 @@ def test_generator_check_passes_and_catches_drift(tmp_path: Path) -> None:
 )
 def test_generator_refuses_what_it_cannot_embed(rules_text: str) -> None:
     with pytest.raises(GenerationError):
-        render(rules_text)
+        render_prometheusrule(rules_text)
+
+
+SHIPPED_MATCHER = f'up{{job="{JOB}"}}'
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "site", "message"),
+    [
+        (SHIPPED_MATCHER, f'up{{job=~"{JOB}"}}', Site(), "in a form this script does not rewrite"),
+        (SHIPPED_MATCHER, "up{job='x'}", Site(), "in a form this script does not rewrite"),
+        (f"{DEFAULT_RUNBOOK_URL}#", "https://example.com/runbook#", Site(), "runbook_url"),
+        # A job matcher in a plain scalar: a job name with ' #' would cut the expression.
+        (
+            f"expr: |\n          {SHIPPED_MATCHER} == 0\n",
+            f"expr: {SHIPPED_MATCHER} == 0\n",
+            Site(job="team #1"),
+            "differs from the source",
+        ),
+    ],
+    ids=["regex-matcher", "single-quoted-matcher", "foreign-runbook", "plain-scalar-expr"],
+)
+def test_generator_refuses_a_rule_file_it_cannot_rewrite(
+    old: str, new: str, site: Site, message: str
+) -> None:
+    shipped = RULES_FILE.read_text(encoding="utf-8")
+    assert old in shipped
+    with pytest.raises(GenerationError, match=message):
+        customize(shipped.replace(old, new, 1), site)
 
 
 # ---------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ DATASOURCE_PROVISIONING = REPO / "grafana" / "provisioning" / "datasources" / "p
 DASHBOARD_PROVISIONING = (
     REPO / "grafana" / "provisioning" / "dashboards" / "conformance-pack-exporter.yml"
 )
-DOCS = REPO / "README.md"
+DOCS = REPO / "docs" / "dashboard.md"
 RUNBOOK = REPO / "docs" / "runbook.md"
 
 DASHBOARD_UID = "conformance-pack-exporter"
@@ -708,9 +708,9 @@ def test_compliance_age_turns_red_where_the_stale_alert_fires():
 def test_docs_describe_every_panel_and_variable():
     docs = DOCS.read_text(encoding="utf-8")
     for panel in data_panels(DASHBOARD):
-        assert f"**{panel['title']}**" in docs, f"README.md lacks {panel['title']!r}"
+        assert f"**{panel['title']}**" in docs, f"docs/dashboard.md lacks {panel['title']!r}"
     for name in variables(DASHBOARD):
-        assert f"`{name}`" in docs, f"README.md lacks variable {name!r}"
+        assert f"`{name}`" in docs, f"docs/dashboard.md lacks variable {name!r}"
 
 
 # --------------------------------------------------------------------------- provisioning

@@ -22,6 +22,7 @@ from exporter.collectors import IAM_ACTIONS, build_collectors
 from exporter.config import Config, ConfigError, load_config
 from exporter.http import make_app, make_server, parse_listen_address
 from exporter.log import LEVELS, configure_logging
+from exporter.regions import check_environment_regions
 from exporter.scrape import Scraper
 from exporter.warm_up import WarmUp
 from exporter.web import WebConfigFile
@@ -118,6 +119,8 @@ def run(argv: Sequence[str]) -> int:
     configure_logging(args.log_level, args.log_format)
     try:
         config = load_config(args.config_file) if args.config_file else Config()
+        if not args.demo:  # the demo reads its own simulator, whatever the environment says
+            check_environment_regions(os.environ, allow_unknown=config.allow_unknown_regions)
         web_config = WebConfigFile(args.web_config_file) if args.web_config_file else None
         host, port = parse_listen_address(args.listen_address)
     except ConfigError as error:

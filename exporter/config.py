@@ -12,12 +12,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# REGION_PATTERN is re-exported: the syntax of a region name is checked before its existence.
+from exporter.regions import REGION_PATTERN as REGION_PATTERN
+from exporter.regions import region_problem
+
 # ConfigError and read_config_text are re-exported: callers know them from this module.
 from exporter.strict_yaml import ConfigError as ConfigError
 from exporter.strict_yaml import ConfigNode, parse_yaml
 from exporter.strict_yaml import read_config_text as read_config_text
 
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 PACK_NAME_PATTERN = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]*$")
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 SESSION_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{2,64}$")
@@ -63,6 +66,7 @@ class Config:
     """Everything the exporter can be told; the defaults are safe for a 10 s scrape timeout."""
 
     regions: tuple[str, ...] = ()
+    allow_unknown_regions: bool = False  # for a region newer than the installed botocore
     accounts: tuple[AccountConfig, ...] = ()
     min_interval_seconds: float = 0.0
     organization_conformance_packs: bool = False
@@ -87,23 +91,42 @@ def _read(node: ConfigNode, readers: _Readers, *, null_is_empty: bool = False) -
     return {name: readers[name](value) for name, value in values.items()}
 
 
-_ACCOUNT: _Readers = {
-    "name": lambda node: node.string(NAME_PATTERN, "account name (letters, digits, _ . -)"),
-    "role_arn": lambda node: node.string(ROLE_ARN_PATTERN, "IAM role ARN"),
-    "external_id": lambda node: node.string(EXTERNAL_ID_PATTERN, "external id"),
-    "session_name": lambda node: node.string(SESSION_NAME_PATTERN, "role session name"),
-    "duration_seconds": lambda node: node.integer(900, 43200),
-    "profile": lambda node: node.string(PROFILE_PATTERN, "profile name"),
-    "regions": lambda node: node.strings(REGION_PATTERN, "region"),
-}
+def _regions(allow_unknown: bool) -> Callable[[ConfigNode], tuple[str, ...]]:
+    """The reader of a regions list: well-formed names botocore knows, unless told otherwise.
+
+    The line is the unknown name's own; the key is the list's, as for its other item errors.
+    """
+
+    def read(node: ConfigNode) -> tuple[str, ...]:
+        regions = node.strings(REGION_PATTERN, "region")
+        for item, name in zip(node.sequence("regions"), regions, strict=True):
+            problem = region_problem(name, allow_unknown=allow_unknown)
+            if problem is not None:
+                raise node.error(problem, item.node)
+        return regions
+
+    return read
 
 
-def _accounts(node: ConfigNode) -> tuple[AccountConfig, ...]:
+def _account_readers(regions: Callable[[ConfigNode], tuple[str, ...]]) -> _Readers:
+    """How an account's keys are read; `regions` is the top level's region reader."""
+    return {
+        "name": lambda node: node.string(NAME_PATTERN, "account name (letters, digits, _ . -)"),
+        "role_arn": lambda node: node.string(ROLE_ARN_PATTERN, "IAM role ARN"),
+        "external_id": lambda node: node.string(EXTERNAL_ID_PATTERN, "external id"),
+        "session_name": lambda node: node.string(SESSION_NAME_PATTERN, "role session name"),
+        "duration_seconds": lambda node: node.integer(900, 43200),
+        "profile": lambda node: node.string(PROFILE_PATTERN, "profile name"),
+        "regions": regions,
+    }
+
+
+def _accounts(node: ConfigNode, readers: _Readers) -> tuple[AccountConfig, ...]:
     """The accounts list: each one valid on its own, and no two with the same name or id."""
     items = node.sequence("accounts")
     accounts = []
     for item in items:
-        values = _read(item, _ACCOUNT)
+        values = _read(item, readers)
         if "role_arn" in values and "profile" in values:
             raise item.error("give role_arn or profile, not both")
         if "role_arn" not in values and values.keys() & {
@@ -126,28 +149,49 @@ _COMPLIANCE: _Readers = {
     "noncompliant_resources": ConfigNode.boolean,
 }
 
-_CONFIG: _Readers = {
-    "regions": lambda node: node.strings(REGION_PATTERN, "region"),
-    "accounts": _accounts,
-    "min_interval_seconds": lambda node: node.seconds(0, 3600),
-    "organization_conformance_packs": ConfigNode.boolean,
-    "conformance_packs": lambda node: node.strings(
-        PACK_NAME_PATTERN, "conformance pack name", 1000
-    ),
-    "export_status_reason": ConfigNode.boolean,
-    "concurrency": lambda node: node.integer(1, 256),
-    "connect_timeout_seconds": lambda node: node.seconds(0.1, 60),
-    "read_timeout_seconds": lambda node: node.seconds(0.1, 120),
-    "total_max_attempts": lambda node: node.integer(1, 10),
-    "default_scrape_timeout_seconds": lambda node: node.seconds(1, 600),
-    "scrape_timeout_offset_seconds": lambda node: node.seconds(0, 10),
-    "compliance": lambda node: ComplianceConfig(**_read(node, _COMPLIANCE)),
-}
+
+def _config_readers(allow_unknown_regions: bool) -> _Readers:
+    """How the top-level keys are read; the region check depends on one of them."""
+    regions = _regions(allow_unknown_regions)
+    accounts = _account_readers(regions)
+    return {
+        "regions": regions,
+        "allow_unknown_regions": ConfigNode.boolean,
+        "accounts": lambda node: _accounts(node, accounts),
+        "min_interval_seconds": lambda node: node.seconds(0, 3600),
+        "organization_conformance_packs": ConfigNode.boolean,
+        "conformance_packs": lambda node: node.strings(
+            PACK_NAME_PATTERN, "conformance pack name", 1000
+        ),
+        "export_status_reason": ConfigNode.boolean,
+        "concurrency": lambda node: node.integer(1, 256),
+        "connect_timeout_seconds": lambda node: node.seconds(0.1, 60),
+        "read_timeout_seconds": lambda node: node.seconds(0.1, 120),
+        "total_max_attempts": lambda node: node.integer(1, 10),
+        "default_scrape_timeout_seconds": lambda node: node.seconds(1, 600),
+        "scrape_timeout_offset_seconds": lambda node: node.seconds(0, 10),
+        "compliance": lambda node: ComplianceConfig(**_read(node, _COMPLIANCE)),
+    }
+
+
+def _allows_unknown_regions(root: ConfigNode) -> bool:
+    """Whether the file sets allow_unknown_regions: true, wherever the key is in the file.
+
+    A bad value is reported before anything else: the regions it was meant to allow would
+    otherwise be blamed. A bad mapping is left for the full read.
+    """
+    try:
+        node = root.mapping(None, null_is_empty=True).get("allow_unknown_regions")
+    except ConfigError:
+        return False
+    return node is not None and node.boolean()
 
 
 def parse_config(text: str, path: str) -> Config:
     """Parse and validate config text; `path` is only used in error messages."""
-    return Config(**_read(parse_yaml(text, path), _CONFIG, null_is_empty=True))
+    root = parse_yaml(text, path)
+    readers = _config_readers(_allows_unknown_regions(root))
+    return Config(**_read(root, readers, null_is_empty=True))
 
 
 def load_config(path: str) -> Config:

@@ -76,3 +76,14 @@ def test_config_check_reports_ok(tmp_path, capsys) -> None:
     path.write_text("regions: [us-east-1]\n")
     assert run([f"--config.file={path}", "--config.check"]) == 0
     assert capsys.readouterr().out == f"{path}: OK\n"
+
+
+def test_a_misspelt_aws_region_is_a_configuration_error(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-esat-1")
+
+    assert run(["--config.check"]) == 2
+
+    assert capsys.readouterr().err == (
+        "conformance-pack-exporter: configuration error: environment variable AWS_REGION: "
+        "unknown region 'us-esat-1' (did you mean 'us-east-1'?)\n"
+    )

@@ -129,3 +129,47 @@ def test_accounts_are_parsed() -> None:
     assert (home.role_arn, home.profile, home.regions) == ("", "", ())
     assert config.min_interval_seconds == 30.0
     assert config.organization_conformance_packs is True
+
+
+def test_a_misspelt_top_level_region_names_the_closest_known_one() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("regions:\n  - eu-west-1\n  - us-esat-1\n", "c.yml")
+
+    assert str(caught.value) == (
+        "c.yml:3: key 'regions': unknown region 'us-esat-1' (did you mean 'us-east-1'?)"
+    )
+
+
+def test_a_misspelt_account_region_names_the_account() -> None:
+    text = "accounts:\n  - name: a\n  - name: b\n    regions: [eu-west-1, eu-wset-2]\n"
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yml")
+
+    assert str(caught.value) == (
+        "c.yml:4: key 'accounts[2].regions': unknown region 'eu-wset-2' (did you mean 'eu-west-2'?)"
+    )
+
+
+def test_govcloud_china_and_sovereign_regions_are_accepted() -> None:
+    config = load_config(str(FIXTURES / "partitions.ok.yml"))
+
+    assert [account.regions for account in config.accounts] == [
+        ("us-gov-west-1", "us-gov-east-1"),
+        ("cn-north-1", "cn-northwest-1"),
+        ("eusc-de-east-1",),
+    ]
+    assert config.allow_unknown_regions is False
+
+
+def test_allow_unknown_regions_applies_wherever_the_key_is() -> None:
+    config = load_config(str(FIXTURES / "allow-unknown-regions.ok.yml"))
+
+    assert config.allow_unknown_regions is True
+    assert config.regions == ("us-east-1", "zz-qqqq-9")
+    assert config.accounts[0].regions == ("zz-qqqq-8",)
+
+
+def test_allow_unknown_regions_false_still_checks() -> None:
+    with pytest.raises(ConfigError, match="unknown region 'zz-qqqq-9'"):
+        parse_config("allow_unknown_regions: false\nregions: [zz-qqqq-9]\n", "c.yml")

@@ -145,6 +145,8 @@ def run(argv: Sequence[str]) -> int:
         app = make_app(
             scraper.metrics,
             probe=scraper.probe,
+            status=scraper.snapshot,
+            ready=lambda: warm_up.ready,
             telemetry_path=args.telemetry_path,
             default_timeout_seconds=config.default_scrape_timeout_seconds,
             timeout_offset_seconds=config.scrape_timeout_offset_seconds,

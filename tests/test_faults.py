@@ -271,7 +271,7 @@ def test_a_scraper_that_disconnects_mid_response(
         with socket.create_connection(("127.0.0.1", exporter.port), timeout=10) as client:
             client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert client.recv(64).startswith(b"HTTP/1.0 200")
+            assert client.recv(64).startswith(b"HTTP/1.1 200")
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     simulator.set_packs(ACCOUNT, FAULTY, packs(FAULTY_PACKS))
 

@@ -370,6 +370,7 @@ def raw_request(port: int, request: bytes, timeout: float = 10.0) -> bytes:
     """Send bytes as they are and return the whole answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as client:
         client.sendall(request)
+        client.shutdown(socket.SHUT_WR)  # one request: the kept-alive connection then closes
         chunks = []
         while chunk := client.recv(65536):
             chunks.append(chunk)
@@ -529,7 +530,7 @@ def test_an_app_error_is_one_log_line_not_a_raw_traceback(capfd, caplog) -> None
         server.shutdown()
         server.server_close()
 
-    assert answer.startswith(b"HTTP/1.0 500")
+    assert answer.startswith(b"HTTP/1.1 500")
     [record] = caplog.records
     assert (record.getMessage(), record.levelno) == ("request failed", logging.ERROR)
     assert not record.exc_info  # tracebacks only at debug level

@@ -1,4 +1,5 @@
-"""exporter/http.py: routing, the scrape budget, content negotiation, listen addresses."""
+"""exporter/http.py: routing, the status page route, the scrape budget, content negotiation,
+listen addresses."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter.deadline import Deadline
 from exporter.http import make_app, make_server, parse_listen_address, scrape_budget
+from exporter.status_page import Collection, Snapshot, UnsettledPack, render
 
 
 class RecordingScrape:
@@ -89,9 +91,48 @@ def test_landing_page_links_to_the_metrics(scrape) -> None:
     app = make_app(scrape, telemetry_path="/custom")
     status, headers, body = call(app, "/")
     assert status == "200 OK"
-    assert headers["Content-Type"] == "text/html"
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["Cache-Control"] == "no-store"
     assert b'href="/custom"' in body
+    assert b"No scrape yet" not in body  # without a status there is no status to show
     assert scrape.budgets == []
+
+
+def test_landing_page_shows_the_last_scrape(scrape) -> None:
+    snapshots = [
+        Snapshot([], []),
+        Snapshot(
+            [Collection("status", "111111111111", "eu-west-1", False, 1.5, "Throttling", None)],
+            [UnsettledPack("111111111111", "eu-west-1", "pack", "CREATE_FAILED", "<b>no</b>")],
+        ),
+    ]
+    app = make_app(scrape, status=lambda: snapshots[0], telemetry_path="/custom")
+
+    _, headers, first = call(app, "/")
+    snapshots.pop(0)
+    _, _, second = call(app, "/")
+    _, _, on_head = call(app, "/", method="HEAD")
+
+    assert first == render(Snapshot([], []), "/custom")
+    assert second == render(snapshots[0], "/custom")  # read again for each request
+    assert b"&lt;b&gt;no&lt;/b&gt;" in second
+    assert on_head == b""
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert scrape.budgets == []  # the page asks AWS nothing
+
+
+def test_status_is_read_only_for_the_page(scrape) -> None:
+    def status() -> Snapshot:
+        raise AssertionError("status read outside /")
+
+    app = make_app(scrape, status=status)
+    assert [call(app, path)[0] for path in ("/metrics", "/-/healthy", "/-/ready", "/x")] == [
+        "200 OK",
+        "200 OK",
+        "200 OK",
+        "404 Not Found",
+    ]
 
 
 @pytest.mark.parametrize(("path", "body"), [("/-/healthy", b"Healthy\n"), ("/-/ready", b"Ready\n")])
@@ -217,3 +258,16 @@ def call_with(app: Any, path: str, extra: dict[str, str]) -> tuple[str, dict[str
 
     body = b"".join(app(environ, start_response))
     return captured["status"], captured["headers"], body
+
+
+def test_ready_is_503_until_warm_and_healthy_is_always_200(scrape) -> None:
+    warm = [False]
+    app = make_app(scrape, ready=lambda: warm[0])
+
+    cold = [call(app, path)[0] for path in ("/-/ready", "/-/healthy")]
+    warm[0] = True
+    warmed = call(app, "/-/ready")[0]
+
+    assert cold == ["503 Service Unavailable", "200 OK"]
+    assert warmed == "200 OK"
+    assert scrape.budgets == []

@@ -6,6 +6,8 @@ retried and parsed by botocore exactly as against AWS.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import math
 import signal
 import socket
@@ -17,7 +19,14 @@ from pathlib import Path
 import pytest
 
 from exporter.simulator import ConfigSimulator, Fault, Scenario, SimulatedPack
-from tests.conftest import ACCOUNT, MODEL_STATES, ExporterProcess, aws_env, parse_exposition
+from tests.conftest import (
+    ACCOUNT,
+    MODEL_STATES,
+    ExporterProcess,
+    aws_env,
+    parse_exposition,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -449,7 +458,12 @@ def test_shutdown_does_not_wait_for_a_blackholed_aws(config_file, exporter_facto
     blackhole = Blackhole()
     path = config_file("read_timeout_seconds: 60\ntotal_max_attempts: 10\n")
     process = exporter_factory([f"--config.file={path}"], aws_env(blackhole.url))
-    scraper = threading.Thread(target=lambda: process.get("/metrics", timeout=60), daemon=True)
+
+    def scrape_cut_by_the_shutdown() -> None:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            process.get("/metrics", timeout=60)
+
+    scraper = threading.Thread(target=scrape_cut_by_the_shutdown, daemon=True)
     scraper.start()
     assert blackhole.accepted.wait(10), "the exporter never called the blackholed endpoint"
 
@@ -460,3 +474,27 @@ def test_shutdown_does_not_wait_for_a_blackholed_aws(config_file, exporter_facto
 
     assert code == 0
     assert elapsed < 2.0
+
+
+def test_not_ready_while_a_role_cannot_be_assumed_yet(tmp_path, exporter_factory) -> None:
+    blackhole = Blackhole()
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "regions: [us-east-1]\nread_timeout_seconds: 60\n"
+        "accounts:\n  - role_arn: arn:aws:iam::111111111111:role/conformance-pack-exporter\n"
+    )
+    process = exporter_factory([f"--config.file={config}"], aws_env(blackhole.url))
+    assert blackhole.accepted.wait(10), "the warm-up never asked STS"
+
+    ready, healthy = (process.get(path)[0] for path in ("/-/ready", "/-/healthy"))
+    process.stop()
+    blackhole.close()
+
+    assert (ready, healthy) == (503, 200)
+
+
+def test_ready_once_warmed_up(exporter) -> None:
+    process = exporter()
+
+    wait_for(lambda: process.get("/-/ready")[0] == 200, 10, "readiness", interval=0.05)
+    process.wait_for_log(r'msg="warmed up"')

@@ -188,16 +188,14 @@ class Account:
             self.account_id = parts[4]
 
     def warm_up(self) -> None:
-        """Fetch credentials (AssumeRole, web identity) and the account id before any scrape
-        needs them, so the first scrapes after a start don't time out; no Config call.
-
-        Raises what fetching credentials raises; the account id is best effort, as always.
+        """Fetch credentials (AssumeRole, web identity) before any scrape needs them, so the
+        first scrapes after a start don't time out; no Config call. The account id is left to
+        the first read, whose pack ARNs usually tell it without an STS call.
         """
         credentials = self._session.get_credentials()
         if credentials is None:
             raise botocore.exceptions.NoCredentialsError()
         credentials.get_frozen_credentials()
-        self.resolve_account_id()
 
     def resolve_account_id(self) -> str:
         """The account id, asking STS once if no ARN told it yet; '' when it can't be learned."""

@@ -34,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scrape_latency import ENV
 from targets import REGIONS, accounts_for
 
-from exporter.aws.accounts import Sessions, Target, build_targets
+from exporter.aws.accounts import Sessions
 from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.targets import Target, build_targets
 from exporter.collectors import IAM_ACTIONS
 from exporter.collectors.compliance import (
     MAX_COUNTED_RULE_NAME,

@@ -16,8 +16,9 @@ from types import FrameType
 import botocore.session
 
 from exporter import __version__
-from exporter.aws.accounts import Sessions, build_targets
+from exporter.aws.accounts import Sessions
 from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.targets import build_targets
 from exporter.collectors import IAM_ACTIONS, build_collectors
 from exporter.config import Config, ConfigError, load_config
 from exporter.http import make_app, make_server, parse_listen_address

@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from exporter import metrics
-from exporter.aws.accounts import Target
 from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.targets import Target
 from exporter.collectors.status import StatusCollector
 from exporter.config import ComplianceConfig, Config
 from exporter.simulator import DEMO_REGIONS, ConfigSimulator, demo_scenario

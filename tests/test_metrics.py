@@ -23,7 +23,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
 from exporter import __version__
-from exporter.aws.accounts import Target
+from exporter.aws.targets import Target
 from exporter.collectors.status import StatusCollector
 from exporter.config import ComplianceConfig, Config
 from exporter.deadline import Deadline

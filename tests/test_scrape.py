@@ -13,8 +13,9 @@ import pytest
 from botocore.stub import Stubber
 from prometheus_client.samples import Sample
 
-from exporter.aws.accounts import Account, Target, UnknownTargetError
+from exporter.aws.accounts import Account
 from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.targets import Target, UnknownTargetError
 from exporter.deadline import Deadline
 from exporter.metrics import LAST_SUCCESS, SCRAPE_DURATION, SCRAPE_SUCCESS, STATE
 from exporter.scrape import ReadPolicy, Scraper

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.aws.accounts import build_targets
 from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.targets import build_targets
 from exporter.collectors import IAM_ACTIONS
 from exporter.config import AccountConfig, Config
 from exporter.simulator import ConfigSimulator, Scenario

@@ -1,14 +1,14 @@
 """Credentials and clients: botocore sessions shared per set of credentials, assumed roles that
-renew, each account's clients, and the (account, region) targets that succeed or fail alone.
+renew, and each account's clients, made on first use.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import boto3
@@ -44,6 +44,15 @@ def _fast_timestamps(core: botocore.session.Session) -> botocore.session.Session
     return core
 
 
+def _utc_now() -> datetime:
+    """The clock assumed-role credentials check their expiry against before every request.
+
+    botocore's default reads the local time zone through dateutil on each check, 6 % of the
+    instructions of a call; the expiry is an aware datetime, so UTC compares the same.
+    """
+    return datetime.now(timezone.utc)
+
+
 class _ProvidedCredentials(botocore.credentials.CredentialProvider):
     """Hands a session the (refreshable) credentials built for it."""
 
@@ -73,7 +82,7 @@ class Sessions:
         """`now` replaces botocore's clock for credential expiry (tests move it forward)."""
         self.base = _fast_timestamps(base or botocore.session.get_session())
         self.endpoint_url = endpoint_url
-        self._clock = {"time_fetcher": now} if now else {}
+        self._now = now or _utc_now
 
     def default_region(self) -> str | None:
         """The SDK's region: botocore reads AWS_DEFAULT_REGION and profiles, not AWS_REGION."""
@@ -134,8 +143,17 @@ class Sessions:
             return dict(fetcher.fetch_credentials())
 
         return botocore.credentials.DeferredRefreshableCredentials(
-            refresh_using=refresh, method="assume-role", **self._clock
+            refresh_using=refresh, method="assume-role", time_fetcher=self._now
         )
+
+
+@dataclass(frozen=True)
+class _Clients:
+    """What one account reads with."""
+
+    session: boto3.Session
+    config: dict[str, Any]
+    sts: Any
 
 
 class Account:
@@ -155,6 +173,8 @@ class Account:
             read_timeout=config.read_timeout_seconds,
             retries={"mode": "standard", "total_max_attempts": config.total_max_attempts},
             max_pool_connections=4,
+            # Every call's parameters are built by the exporter and checked by tests.
+            parameter_validation=False,
             user_agent_extra=f"conformance-pack-exporter/{__version__}",
         )
         self.name = account.name
@@ -164,20 +184,44 @@ class Account:
         def fit(client: Any) -> None:
             fit_client(client, self, counter, allowed_actions)
 
-        endpoint_url = sessions.endpoint_url
-        session = sessions.for_account(account, regions[0], fit)
-        self._session = session
-        self.clients: dict[str, Any] = {
-            region: session.client(
-                "config", region_name=region, endpoint_url=endpoint_url, config=client_config
+        def connect() -> _Clients:
+            endpoint_url = sessions.endpoint_url
+            session = sessions.for_account(account, regions[0], fit)
+            clients = {
+                region: session.client(
+                    "config", region_name=region, endpoint_url=endpoint_url, config=client_config
+                )
+                for region in regions
+            }
+            sts_client = session.client(
+                "sts", region_name=regions[0], endpoint_url=endpoint_url, config=client_config
             )
-            for region in regions
-        }
-        self.sts_client = session.client(
-            "sts", region_name=regions[0], endpoint_url=endpoint_url, config=client_config
-        )
-        for client in [*self.clients.values(), self.sts_client]:
-            fit(client)
+            for client in [*clients.values(), sts_client]:
+                fit(client)
+            return _Clients(session, clients, sts_client)
+
+        self._connect = connect
+        self._connected: _Clients | None = None
+        self._connect_lock = threading.Lock()
+
+    def _clients(self) -> _Clients:
+        """Sessions and clients are made on first use (the warm-up's, at start, in the
+        background): at a few hundred targets, making them all first delays listening by
+        seconds."""
+        with self._connect_lock:
+            if self._connected is None:
+                self._connected = self._connect()
+            return self._connected
+
+    @property
+    def clients(self) -> dict[str, Any]:
+        """The account's AWS Config client per region."""
+        return self._clients().config
+
+    @property
+    def sts_client(self) -> Any:
+        """The account's STS client, in its first region."""
+        return self._clients().sts
 
     def observe_arn(self, arn: str) -> None:
         """Learn the account id from a resource ARN, saving the STS call."""
@@ -192,7 +236,7 @@ class Account:
         first scrapes after a start don't time out; no Config call. The account id is left to
         the first read, whose pack ARNs usually tell it without an STS call.
         """
-        credentials = self._session.get_credentials()
+        credentials = self._clients().session.get_credentials()
         if credentials is None:
             raise botocore.exceptions.NoCredentialsError()
         credentials.get_frozen_credentials()
@@ -210,65 +254,3 @@ class Account:
                     code = "invalid_response" if isinstance(error, KeyError) else error_code(error)
                     log.warning("cannot learn the account id", extra={"error_code": code})
         return self.account_id or ""
-
-
-@dataclass(frozen=True)
-class Target:
-    """One region of one account: the unit that succeeds or fails on its own."""
-
-    account: Account
-    region: str
-
-    @property
-    def client(self) -> Any:
-        """The account's AWS Config client in this region."""
-        return self.account.clients[self.region]
-
-
-def build_targets(
-    config: Config,
-    sessions: Sessions,
-    counter: ApiCallCounter,
-    allowed_actions: frozenset[str],
-    default_regions: tuple[str, ...],
-) -> list[Target]:
-    """One target per (account, region); without `accounts`, the default credentials' account.
-
-    An account's regions are its own, else the config's, else `default_regions` (the SDK's).
-
-    Raises ValueError when an account ends up with no region to read.
-    """
-    targets = []
-    for account_config in config.accounts or (AccountConfig(),):
-        regions = account_config.regions or config.regions or default_regions
-        if not regions:
-            raise ValueError(
-                "no AWS region: set `regions` in the config file, AWS_REGION or AWS_DEFAULT_REGION"
-            )
-        account = Account(sessions, account_config, regions, config, counter, allowed_actions)
-        targets += [Target(account, region) for region in regions]
-    return targets
-
-
-class UnknownTargetError(LookupError):
-    """A probe asked for an account or region that is not configured."""
-
-
-def select_targets(targets: Sequence[Target], account: str, region: str = "") -> list[Target]:
-    """The targets `/probe` asks for: an account by id or name, optionally one region."""
-    if not account:
-        raise UnknownTargetError("the account parameter is required")
-    chosen = [t for t in targets if account in (t.account.account_id, t.account.name)]
-    if not chosen and any(target.account.account_id is None for target in targets):
-        # Profile and default-chain accounts learn their id from their first read; ask
-        # STS now (once per account, ever) rather than turn away a valid id.
-        chosen = [t for t in targets if t.account.resolve_account_id() == account]
-    if not chosen:
-        known = sorted({t.account.name or t.account.account_id or "" for t in targets})
-        raise UnknownTargetError(f"unknown account {account!r}; configured: {known}")
-    if region:
-        regions = sorted({target.region for target in chosen})
-        chosen = [target for target in chosen if target.region == region]
-        if not chosen:
-            raise UnknownTargetError(f"{account!r} has no region {region!r}; it has {regions}")
-    return chosen

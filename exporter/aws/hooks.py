@@ -1,9 +1,10 @@
 """What every client the exporter makes is fitted with, as botocore event handlers.
 
 Three jobs, three handlers: refuse operations outside the IAM allow-list, count each HTTP
-attempt by outcome, and stop retrying once the caller's deadline has passed. The deadline
-travels with the call itself: `deadline_argument` puts it among the call's parameters, and
-`_carry_deadline` moves it into botocore's per-request context before the parameters are
+attempt by outcome, and stop retrying once the caller's deadline has passed. Each client also
+loses botocore's handlers that do nothing for the operations we call, or add headers AWS
+does not need (`UNNEEDED_HANDLERS`). The deadline travels with the call itself:
+`deadline_argument` puts it among the call's parameters, and `_carry_deadline` moves it into botocore's per-request context before the parameters are
 validated, where the retry handler reads it back.
 """
 
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
 
 import botocore.exceptions
+import botocore.handlers
 import botocore.parsers
 
 from exporter.aws.errors import COMMON_ERROR_CODES, UnlistedOperationError, error_code
@@ -23,6 +25,35 @@ from exporter.deadline import Deadline
 DEADLINE_PARAMETER = "ExporterDeadline"
 _CONTEXT_KEY = "exporter_deadline"
 _COUNTED_EXCEPTION = "exporter_counted_exception"
+
+# botocore's built-in handlers (by function name in `botocore.handlers.BUILTIN_HANDLERS`)
+# that every client drops; tests fail if a botocore release renames or drops one.
+UNNEEDED_HANDLERS = frozenset(
+    {
+        # Fills idempotency-token members: no operation the exporter calls has one.
+        "generate_idempotent_uuid",
+        # Sets a checksum-mode member: no operation the exporter calls has one.
+        "_handle_request_validation_mode_member",
+        # Adds X-Amzn-Trace-Id when running in AWS Lambda, which the exporter does not.
+        "add_recursion_detection_header",
+        # Adds an API-version header for services whose model asks: Config and STS don't.
+        "inject_api_version_header_if_needed",
+        # amz-sdk-invocation-id and amz-sdk-request: SDK telemetry that AWS does not need.
+        "add_retry_headers",
+    }
+)
+
+
+def unneeded_handlers() -> list[tuple[str, Callable[..., Any]]]:
+    """(event, handler) of each of `UNNEEDED_HANDLERS` this botocore registers."""
+    return [
+        (str(event), handler)
+        for event, handler, *_ in botocore.handlers.BUILTIN_HANDLERS
+        if getattr(handler, "__name__", None) in UNNEEDED_HANDLERS
+    ]
+
+
+_UNNEEDED = unneeded_handlers()
 
 
 def deadline_argument(deadline: Deadline) -> dict[str, Deadline]:
@@ -147,7 +178,8 @@ class ApiCallCounter:
 def fit_client(
     client: Any, owner: Owner, counter: ApiCallCounter, allowed_actions: frozenset[str]
 ) -> None:
-    """Give `client` the allow-list, the deadline handlers and the attempt counter."""
+    """Give `client` the allow-list, the deadline handlers and the attempt counter, and take
+    away the handlers it does not need."""
     service_model = client.meta.service_model
     service_id = service_model.service_id.hyphenize()
     prefix = service_model.signing_name
@@ -158,6 +190,8 @@ def fit_client(
             raise UnlistedOperationError(f"{action} is not an action any collector declares")
 
     events = client.meta.events
+    for event, handler in _UNNEEDED:
+        events.unregister(event, handler)
     events.register(f"provide-client-params.{service_id}", _carry_deadline)
     events.register(f"before-parameter-build.{service_id}", refuse_unlisted)
     events.register_first(f"needs-retry.{service_id}", _stop_retries_at_deadline)

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
 from exporter.aws.errors import DeadlineExceededError, InvalidResponseError
 from exporter.aws.hooks import deadline_argument
 from exporter.deadline import Deadline
+
+_paginators: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_paginators_lock = threading.Lock()
+
+
+def paginator(client: Any, operation: str) -> Any:
+    """The client's paginator for `operation`, built once: botocore builds a class per call.
+
+    A paginator holds no state of its own (each `paginate` starts a new page iterator), so
+    threads share it.
+    """
+    with _paginators_lock:
+        built = _paginators.setdefault(client, {})
+        if operation not in built:
+            built[operation] = client.get_paginator(operation)
+        return built[operation]
 
 
 def _checked(page: dict[str, Any], result_key: str) -> list[dict[str, Any]]:
@@ -31,7 +49,7 @@ def read_all_pages(
     """
     items: list[dict[str, Any]] = []
     paging = {"PaginationConfig": {"PageSize": page_size}} if page_size else {}
-    pages = client.get_paginator(operation).paginate(
+    pages = paginator(client, operation).paginate(
         **paging, **arguments, **deadline_argument(deadline)
     )
     for page in pages:

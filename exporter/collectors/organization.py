@@ -9,8 +9,8 @@ from typing import Any
 
 from prometheus_client.samples import Sample
 
-from exporter.aws.accounts import Target
 from exporter.aws.pages import read_all_pages
+from exporter.aws.targets import Target
 from exporter.config import Config
 from exporter.deadline import Deadline
 from exporter.metrics import (

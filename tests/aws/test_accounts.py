@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from exporter.aws.accounts import UnknownTargetError, build_targets, select_targets
 from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.targets import UnknownTargetError, build_targets, select_targets
 from exporter.collectors import IAM_ACTIONS, build_collectors
 from exporter.config import AccountConfig, ComplianceConfig, Config
 from exporter.deadline import Deadline

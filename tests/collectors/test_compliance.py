@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from exporter.aws.accounts import Account, Target
+from exporter.aws.accounts import Account
+from exporter.aws.targets import Target
 from exporter.collectors.compliance import PackCompliance, compliance_samples, fetch_compliance
 from exporter.config import ComplianceConfig
 from exporter.deadline import Deadline

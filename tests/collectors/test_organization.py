@@ -12,8 +12,9 @@ import pytest
 from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
-from exporter.aws.accounts import Account, Target
+from exporter.aws.accounts import Account
 from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.targets import Target
 from exporter.collectors.organization import OrganizationCollector
 from exporter.config import Config
 from exporter.metrics import MEMBER_REASON, MEMBER_STATE, ORG_STATE, SCRAPE_SUCCESS

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from exporter.aws.accounts import Account, Target
+from exporter.aws.accounts import Account
+from exporter.aws.targets import Target
 from exporter.collectors.status import pack_samples
 from exporter.metrics import INFO, SCRAPE_SUCCESS, STATE, STATUS_REASON
 from exporter.scrape import Scraper

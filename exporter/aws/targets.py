@@ -1,0 +1,75 @@
+"""Targets: the (account, region) pairs that succeed or fail on their own, built from the
+configuration, and the ones a `/probe` asks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.aws.accounts import Account, Sessions
+from exporter.aws.hooks import ApiCallCounter
+from exporter.config import AccountConfig, Config
+
+
+@dataclass(frozen=True)
+class Target:
+    """One region of one account: the unit that succeeds or fails on its own."""
+
+    account: Account
+    region: str
+
+    @property
+    def client(self) -> Any:
+        """The account's AWS Config client in this region."""
+        return self.account.clients[self.region]
+
+
+def build_targets(
+    config: Config,
+    sessions: Sessions,
+    counter: ApiCallCounter,
+    allowed_actions: frozenset[str],
+    default_regions: tuple[str, ...],
+) -> list[Target]:
+    """One target per (account, region); without `accounts`, the default credentials' account.
+
+    An account's regions are its own, else the config's, else `default_regions` (the SDK's).
+
+    Raises ValueError when an account ends up with no region to read.
+    """
+    targets = []
+    for account_config in config.accounts or (AccountConfig(),):
+        regions = account_config.regions or config.regions or default_regions
+        if not regions:
+            raise ValueError(
+                "no AWS region: set `regions` in the config file, AWS_REGION or AWS_DEFAULT_REGION"
+            )
+        account = Account(sessions, account_config, regions, config, counter, allowed_actions)
+        targets += [Target(account, region) for region in regions]
+    return targets
+
+
+class UnknownTargetError(LookupError):
+    """A probe asked for an account or region that is not configured."""
+
+
+def select_targets(targets: Sequence[Target], account: str, region: str = "") -> list[Target]:
+    """The targets `/probe` asks for: an account by id or name, optionally one region."""
+    if not account:
+        raise UnknownTargetError("the account parameter is required")
+    chosen = [t for t in targets if account in (t.account.account_id, t.account.name)]
+    if not chosen and any(target.account.account_id is None for target in targets):
+        # Profile and default-chain accounts learn their id from their first read; ask
+        # STS now (once per account, ever) rather than turn away a valid id.
+        chosen = [t for t in targets if t.account.resolve_account_id() == account]
+    if not chosen:
+        known = sorted({t.account.name or t.account.account_id or "" for t in targets})
+        raise UnknownTargetError(f"unknown account {account!r}; configured: {known}")
+    if region:
+        regions = sorted({target.region for target in chosen})
+        chosen = [target for target in chosen if target.region == region]
+        if not chosen:
+            raise UnknownTargetError(f"{account!r} has no region {region!r}; it has {regions}")
+    return chosen

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
-from exporter.aws.accounts import Target, UnknownTargetError, select_targets
+from exporter.aws.targets import Target, UnknownTargetError, select_targets
 from exporter.aws.errors import error_code
 from exporter.aws.hooks import ApiCallCounter
 from exporter.deadline import Deadline

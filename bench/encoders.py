@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
 
+import botocore.session
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
@@ -26,16 +27,12 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from exporter.exposition import encode_openmetrics, encode_text
 
-# The states of the installed botocore model (the README's metric table).
-STATES = (
-    "CREATE_IN_PROGRESS",
-    "CREATE_COMPLETE",
-    "CREATE_FAILED",
-    "UPDATE_IN_PROGRESS",
-    "UPDATE_COMPLETE",
-    "UPDATE_FAILED",
-    "DELETE_IN_PROGRESS",
-    "DELETE_FAILED",
+# The states of the installed botocore model, read as the exporter reads them.
+STATES: tuple[str, ...] = tuple(
+    botocore.session.get_session()
+    .get_service_model("config")
+    .shape_for("ConformancePackState")
+    .enum  # type: ignore[attr-defined]
 )
 ACCOUNTS = tuple(f"{100000000000 + i:012d}" for i in range(5))
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2")

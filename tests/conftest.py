@@ -19,6 +19,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+from botocore.stub import Stubber
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -154,6 +155,27 @@ def make_account(
         counter or ApiCallCounter(),
         IAM_ACTIONS,
     )
+
+
+STUBBED_REGIONS = ("us-east-1", "eu-west-1")
+
+
+@pytest.fixture
+def account() -> Account:
+    """An account on fake credentials in two regions, for tests with botocore's Stubber."""
+    return make_account(STUBBED_REGIONS)
+
+
+@pytest.fixture
+def stubbers(account: Account) -> Iterator[dict[str, Stubber]]:
+    """An active Stubber per region of `account`, and one for its STS client."""
+    stubs = {region: Stubber(account.clients[region]) for region in account.clients}
+    stubs["sts"] = Stubber(account.sts_client)
+    for stub in stubs.values():
+        stub.activate()
+    yield stubs
+    for stub in stubs.values():
+        stub.deactivate()
 
 
 def make_scraper(

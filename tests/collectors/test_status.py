@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,30 +17,14 @@ from exporter.scrape import Scraper
 from tests.conftest import (
     ACCOUNT,
     MODEL_STATES,
-    make_account,
+    STUBBED_REGIONS,
     make_scraper,
     pack_status,
     scrape_samples,
 )
 
 OPERATION = "describe_conformance_pack_status"
-REGIONS = ("us-east-1", "eu-west-1")
-
-
-@pytest.fixture
-def account() -> Account:
-    return make_account(REGIONS)
-
-
-@pytest.fixture
-def stubbers(account: Account) -> Iterator[dict[str, Stubber]]:
-    stubs = {region: Stubber(account.clients[region]) for region in REGIONS}
-    stubs["sts"] = Stubber(account.sts_client)
-    for stub in stubs.values():
-        stub.activate()
-    yield stubs
-    for stub in stubs.values():
-        stub.deactivate()
+REGIONS = STUBBED_REGIONS
 
 
 def make_collector(account: Account, regions=REGIONS, **config: Any) -> Scraper:

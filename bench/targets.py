@@ -3,14 +3,17 @@
 Prints a table; it is not a test. Each account is a role the exporter assumes through the
 simulator's STS, as in an AWS Organization. The simulator runs in its own process.
 
-Beside the exporter it times two references: one target's bare paginator (the ratio the issue
-sets its goal against) and "boto3 alone": one bare paginator per target, all at once on
-threads in one process, which is the floor any single-process exporter built on boto3 can
-reach. The "replicas" column splits the accounts over that many exporter processes scraped at
-once, as sharding with /probe does.
+Each round scrapes the exporter and runs a plain boto3 paginator loop (one client per target,
+every target's pages read on as many threads as the exporter's `concurrency`, in this process)
+side by side, in alternating order, so both see the same machine; the table gives medians and
+min-max of wall time and CPU, and the exporter's CPU as a fraction of the loop's. The loop is
+the naive way to use boto3, not a floor: the exporter fits its clients to spend less per call
+(`python bench/instructions.py` counts the instructions of one call). The "replicas" column
+splits the accounts over that many exporter processes scraped at once, as sharding with
+/probe does.
 
     python bench/targets.py [--targets 1,10,100,500] [--packs 5] [--latency 0.04]
-                            [--concurrency N] [--replicas 2]
+                            [--scrapes 7] [--concurrency N] [--replicas 2]
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scrape_latency import (
     ENV,
     api_calls,
-    bare_paginator,
     exporter_command,
     median_seconds,
     process,
@@ -46,30 +48,23 @@ from scrape_latency import (
 )
 
 REGIONS = ("us-east-1", "eu-west-1")
+DEFAULT_CONCURRENCY = 64  # the exporter's, from its Config
 
 
 def accounts_for(targets: int) -> list[str]:
     return [f"{100000000000 + i:012d}" for i in range((targets + 1) // len(REGIONS))]
 
 
-def bare_clients(url: str, count: int) -> list[Any]:
+def plain_clients(url: str, accounts: Sequence[str], regions: Sequence[str]) -> list[Any]:
+    """One plain boto3 client per target, as the naive loop makes them."""
     core = botocore.session.get_session()
     core.set_credentials(ENV["AWS_ACCESS_KEY_ID"], ENV["AWS_SECRET_ACCESS_KEY"])
     config = botocore.config.Config(retries={"mode": "standard"})
     return [
-        core.create_client("config", region_name=REGIONS[0], endpoint_url=url, config=config)
-        for _ in range(count)
+        core.create_client("config", region_name=region, endpoint_url=url, config=config)
+        for _ in accounts
+        for region in regions
     ]
-
-
-def boto3_alone(url: str, targets: int, repeats: int) -> tuple[float, float]:
-    """Median seconds and CPU seconds per round of one bare paginator per target, on threads."""
-    clients = bare_clients(url, targets)
-    with ThreadPoolExecutor(max_workers=targets) as pool:
-        list(pool.map(read_all, clients))  # warm-up: connections, lazily loaded models
-        cpu_before = time.process_time()
-        seconds = median_seconds(lambda: list(pool.map(read_all, clients)), repeats)
-        return seconds, (time.process_time() - cpu_before) / (repeats + 1)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -127,27 +122,63 @@ def scrape_together(exporters: Sequence[Exporter]) -> list[str]:
     return texts
 
 
-def measure(url: str, targets: int, repeats: int, concurrency: int | None) -> dict[str, float]:
+@dataclass
+class Spread:
+    """Median and range of one figure over the rounds."""
+
+    values: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def ms(self) -> str:
+        """`median (min-max)` in milliseconds."""
+        low, high = min(self.values) * 1000, max(self.values) * 1000
+        return f"{self.median * 1000:.0f} ({low:.0f}-{high:.0f})"
+
+
+def measure(url: str, targets: int, repeats: int, concurrency: int | None) -> dict[str, Any]:
+    """The exporter's scrape and the plain loop, interleaved round by round."""
     accounts = accounts_for(targets)
     regions = REGIONS[:1] if targets == 1 else REGIONS
-    with exporter(url, accounts, regions, concurrency) as one:
-        first = api_calls(one.scrape())  # assumes every role, warms every connection
-        cpu_before = cpu_seconds(one.pid)
-        timings = []
-        for _ in range(repeats):
-            started = time.perf_counter()
+    clients = plain_clients(url, accounts, regions)
+    threads = min(len(clients), concurrency or DEFAULT_CONCURRENCY)
+    seconds: dict[str, list[float]] = {"exporter": [], "boto3": []}
+    cpu: dict[str, list[float]] = {"exporter": [], "boto3": []}
+    with exporter(url, accounts, regions, concurrency) as one, ThreadPoolExecutor(threads) as pool:
+
+        def scrape_exporter() -> None:
+            cpu_before, started = cpu_seconds(one.pid), time.perf_counter()
             one.scrape()
-            timings.append(time.perf_counter() - started)
-        cpu = (cpu_seconds(one.pid) - cpu_before) / repeats
+            seconds["exporter"].append(time.perf_counter() - started)
+            cpu["exporter"].append(cpu_seconds(one.pid) - cpu_before)
+
+        def plain_loop() -> None:
+            cpu_before, started = time.process_time(), time.perf_counter()
+            list(pool.map(read_all, clients))
+            seconds["boto3"].append(time.perf_counter() - started)
+            cpu["boto3"].append(time.process_time() - cpu_before)
+
+        first = api_calls(one.scrape())  # assumes every role, warms every connection
+        list(pool.map(read_all, clients))  # the same for the plain clients
+        for round_ in range(repeats):
+            for run in (scrape_exporter, plain_loop)[:: 1 if round_ % 2 else -1]:
+                run()
         before = api_calls(one.scrape())
         calls_one = api_calls(one.scrape()) - before
         concurrent = scrape_together([one, one])
         calls_two = max(api_calls(text) for text in concurrent) - (before + calls_one)
         rss = resident_mb(one.pid)
+    ratios = [e / b for e, b in zip(cpu["exporter"], cpu["boto3"], strict=True) if b]
     return {
         "targets": len(accounts) * len(regions),
-        "median": statistics.median(timings),
-        "cpu": cpu,
+        "exporter": Spread(seconds["exporter"]),
+        "exporter_cpu": Spread(cpu["exporter"]),
+        "boto3": Spread(seconds["boto3"]),
+        "boto3_cpu": Spread(cpu["boto3"]),
+        "cpu_ratio": statistics.median(cpu["exporter"]) / statistics.median(cpu["boto3"]),
+        "cpu_ratio_range": (min(ratios), max(ratios)),
         "first_calls": first,
         "calls": calls_one,
         "calls_two": calls_two,
@@ -171,7 +202,7 @@ def main() -> None:
     parser.add_argument("--targets", default="1,10,100,500")
     parser.add_argument("--packs", type=int, default=5)
     parser.add_argument("--latency", type=float, default=0.04)
-    parser.add_argument("--scrapes", type=int, default=5)
+    parser.add_argument("--scrapes", type=int, default=7)
     parser.add_argument("--concurrency", type=int, help="the exporter's (default: its default)")
     parser.add_argument("--replicas", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
@@ -180,9 +211,7 @@ def main() -> None:
     simulator = simulator_command(args.latency, args.packs, REGIONS, accounts)
     with process(simulator, ENV, r"listening on (\S+)") as (_, match):
         url = match[1]
-        bare = bare_paginator(url, REGIONS[0], args.scrapes * 3)
         rows = [measure(url, size, args.scrapes, args.concurrency) for size in sizes]
-        alone = {size: boto3_alone(url, size, args.scrapes) for size in sizes}
         shards = {
             size: sharded(url, size, args.replicas, args.scrapes, args.concurrency)
             for size in sizes
@@ -190,22 +219,23 @@ def main() -> None:
         }
     print(
         f"simulator latency {args.latency * 1000:.0f} ms, {args.packs} packs per target, "
-        f"exporter concurrency {args.concurrency or 'default'}, {os.cpu_count()} CPUs"
+        f"exporter concurrency {args.concurrency or 'default'}, {os.cpu_count()} CPUs, "
+        f"{args.scrapes} interleaved rounds; ms as median (min-max)"
     )
-    print(f"bare paginator, one target: {bare * 1000:.1f} ms")
-    header = f"{'targets':>8}{'median':>10}{'ratio':>7}{'CPU':>9}"
-    header += f"{'boto3 alone':>13}{'its CPU':>9}{f'{args.replicas} replicas':>12}"
-    header += f"{'calls':>7}{'2 scrapers':>12}{'RSS MB':>9}{'MB/target':>11}"
+    header = f"{'targets':>7}{'exporter':>17}{'its CPU':>17}{'plain boto3':>17}{'its CPU':>17}"
+    header += f"{'CPU ratio':>17}{f'{args.replicas} replicas':>11}"
+    header += f"{'calls':>6}{'2 scrapers':>11}{'RSS MB':>8}{'MB/target':>10}"
     print(header)
     for row, size in zip(rows, sizes, strict=True):
         per_target = (row["rss"] - rows[0]["rss"]) / max(1, row["targets"] - 1)
-        alone_seconds, alone_cpu = alone[size]
-        shard = f"{shards[size] / bare:>11.2f}x" if size in shards else f"{'':>12}"
+        low, high = row["cpu_ratio_range"]
+        ratio = f"{row['cpu_ratio']:.2f} ({low:.2f}-{high:.2f})"
+        shard = f"{shards[size] * 1000:>9.0f}ms" if size in shards else f"{'':>11}"
         print(
-            f"{row['targets']:>8.0f}{row['median'] * 1000:>8.1f}ms{row['median'] / bare:>7.2f}"
-            f"{row['cpu'] * 1000:>7.0f}ms{alone_seconds / bare:>12.2f}x{alone_cpu * 1000:>7.0f}ms"
-            f"{shard}{row['calls']:>7.0f}{row['calls_two']:>12.0f}{row['rss']:>9.1f}"
-            f"{per_target if row['targets'] > 1 else 0:>11.2f}"
+            f"{row['targets']:>7.0f}{row['exporter'].ms():>17}{row['exporter_cpu'].ms():>17}"
+            f"{row['boto3'].ms():>17}{row['boto3_cpu'].ms():>17}{ratio:>17}{shard}"
+            f"{row['calls']:>6.0f}{row['calls_two']:>11.0f}{row['rss']:>8.1f}"
+            f"{per_target if row['targets'] > 1 else 0:>10.2f}"
         )
 
 

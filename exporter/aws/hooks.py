@@ -4,8 +4,9 @@ Three jobs, three handlers: refuse operations outside the IAM allow-list, count 
 attempt by outcome, and stop retrying once the caller's deadline has passed. Each client also
 loses botocore's handlers that do nothing for the operations we call, or add headers AWS
 does not need (`UNNEEDED_HANDLERS`). The deadline travels with the call itself:
-`deadline_argument` puts it among the call's parameters, and `_carry_deadline` moves it into botocore's per-request context before the parameters are
-validated, where the retry handler reads it back.
+`deadline_argument` puts it among the call's parameters, and `_carry_deadline` moves it into
+botocore's per-request context before the parameters are validated, where the retry handler
+reads it back.
 """
 
 from __future__ import annotations

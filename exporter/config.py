@@ -27,6 +27,7 @@ SESSION_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{2,64}$")
 EXTERNAL_ID_PATTERN = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 PROFILE_PATTERN = re.compile(r"^[\w+=,.@:/-]{1,128}$")
 NAME_PATTERN = re.compile(r"^[\w.-]{1,64}$")
+AGGREGATOR_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # ConfigurationAggregatorName
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,19 @@ class ComplianceConfig:
 
 
 @dataclass(frozen=True)
+class AggregatorConfig:
+    """An AWS Config aggregator whose organisation-wide pack compliance is exported.
+
+    It is read with the exporter's own client of `account` (a configured account's name or
+    id; '' for the first account) in `region`, so no credentials exist only for it.
+    """
+
+    name: str
+    region: str
+    account: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the exporter can be told; the defaults are safe for a 10 s scrape timeout."""
 
@@ -79,6 +93,7 @@ class Config:
     default_scrape_timeout_seconds: float = 10.0
     scrape_timeout_offset_seconds: float = 0.5
     compliance: ComplianceConfig = dataclasses.field(default_factory=ComplianceConfig)
+    aggregators: tuple[AggregatorConfig, ...] = ()
 
 
 # How each key is read, in the order the unknown-key message lists them.
@@ -143,6 +158,79 @@ def _accounts(node: ConfigNode, readers: _Readers) -> tuple[AccountConfig, ...]:
     return tuple(accounts)
 
 
+def _aggregator_readers(allow_unknown_regions: bool) -> _Readers:
+    """How an aggregator's keys are read; its region is checked like every other one."""
+
+    def region(node: ConfigNode) -> str:
+        name = node.string(REGION_PATTERN, "region")
+        problem = region_problem(name, allow_unknown=allow_unknown_regions)
+        if problem is not None:
+            raise node.error(problem)
+        return name
+
+    return {
+        "name": lambda node: node.string(AGGREGATOR_NAME_PATTERN, "aggregator name"),
+        "region": region,
+        "account": lambda node: node.string(NAME_PATTERN, "account name or id"),
+    }
+
+
+def _aggregators(node: ConfigNode, readers: _Readers) -> tuple[AggregatorConfig, ...]:
+    """The aggregators list; whether the exporter reads their accounts is checked afterwards."""
+    aggregators = []
+    for item in node.sequence("aggregators"):
+        values = _read(item, readers)
+        for required in ("name", "region"):
+            if required not in values:
+                raise item.missing(required, "missing: an aggregator needs a name and a region")
+        aggregators.append(AggregatorConfig(**values))
+    return tuple(aggregators)
+
+
+def _aggregator_account(config: Config, aggregator: AggregatorConfig) -> AccountConfig | None:
+    """The configured account an aggregator is read with: named, or the first; None if none."""
+    accounts = config.accounts or (AccountConfig(),)
+    if not aggregator.account:
+        return accounts[0]
+    named = [a for a in config.accounts if aggregator.account in (a.name, a.account_id)]
+    return named[0] if named else None
+
+
+def _check_aggregators(root: ConfigNode, config: Config) -> None:
+    """Every aggregator is read through a target: an account the exporter reads, in a region
+    it reads that account in. Aggregators are few: their nodes are looked up again here."""
+    if not config.aggregators:
+        return
+    items = root.mapping(None)["aggregators"].sequence("aggregators")
+    seen: dict[tuple[str, str, str], str] = {}
+    for item, aggregator in zip(items, config.aggregators, strict=True):
+        nodes = item.mapping(None)
+        account = _aggregator_account(config, aggregator)
+        if account is None:
+            known = [a.name or a.account_id for a in config.accounts if a.name or a.account_id]
+            raise nodes["account"].error(
+                f"no account in `accounts` is named {aggregator.account!r} or has that id"
+                f" in its role ARN (known: {', '.join(known) or 'none'})"
+            )
+        label = account.name or account.account_id
+        who = f"account {label!r}" if label else "the default credentials' account"
+        regions = account.regions or config.regions
+        if not regions:
+            raise nodes["region"].error(
+                f"{who} is read in the SDK's region, unknown until start; list its regions"
+                " in `regions`"
+            )
+        if aggregator.region not in regions:
+            where = "its `regions`" if account.regions else "the top-level `regions`"
+            raise nodes["region"].error(
+                f"{who} is not read in region {aggregator.region!r}; add the region to {where}"
+            )
+        key = (aggregator.name, label, aggregator.region)
+        if key in seen:
+            raise item.error(f"the same aggregator as {seen[key]}")
+        seen[key] = item.key
+
+
 _COMPLIANCE: _Readers = {
     "enabled": ConfigNode.boolean,
     "interval_seconds": lambda node: node.seconds(0, 86400),
@@ -154,6 +242,7 @@ def _config_readers(allow_unknown_regions: bool) -> _Readers:
     """How the top-level keys are read; the region check depends on one of them."""
     regions = _regions(allow_unknown_regions)
     accounts = _account_readers(regions)
+    aggregators = _aggregator_readers(allow_unknown_regions)
     return {
         "regions": regions,
         "allow_unknown_regions": ConfigNode.boolean,
@@ -171,6 +260,7 @@ def _config_readers(allow_unknown_regions: bool) -> _Readers:
         "default_scrape_timeout_seconds": lambda node: node.seconds(1, 600),
         "scrape_timeout_offset_seconds": lambda node: node.seconds(0, 10),
         "compliance": lambda node: ComplianceConfig(**_read(node, _COMPLIANCE)),
+        "aggregators": lambda node: _aggregators(node, aggregators),
     }
 
 
@@ -191,7 +281,9 @@ def parse_config(text: str, path: str) -> Config:
     """Parse and validate config text; `path` is only used in error messages."""
     root = parse_yaml(text, path)
     readers = _config_readers(_allows_unknown_regions(root))
-    return Config(**_read(root, readers, null_is_empty=True))
+    config = Config(**_read(root, readers, null_is_empty=True))
+    _check_aggregators(root, config)
+    return config
 
 
 def load_config(path: str) -> Config:

@@ -20,9 +20,9 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
-from exporter.aws.targets import Target, UnknownTargetError, select_targets
 from exporter.aws.errors import error_code
 from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.targets import Target, UnknownTargetError, select_targets
 from exporter.deadline import Deadline
 from exporter.metrics import (
     COLLECTOR_LABELS,
@@ -34,6 +34,7 @@ from exporter.metrics import (
     STATUS_REASON,
     api_requests_family,
     build_info_family,
+    first_of_each_series,
     gauge_families,
 )
 from exporter.shared_call import SharedCall
@@ -51,10 +52,13 @@ class ReadPolicy:
     `background`: a read may outlive the scrape that started it (until `min_interval_seconds`
     from its start, at least the scrape's deadline) and its result is served by the next
     scrape; until a read succeeds, and after one fails, the last good samples are served.
+    `overlapping`: reads of different targets may hold the same series (two aggregators of one
+    organisation); each is served once, as the first target in (account, region) order has it.
     """
 
     min_interval_seconds: float = 0.0
     background: bool = False
+    overlapping: bool = False
 
 
 class Collector(Protocol):
@@ -196,7 +200,7 @@ class Scraper:
         readings = {slot: self._served(slot, result, started) for slot, result in pending.items()}
         for slot, reading in readings.items():
             slot.served = reading
-        families: list[Metric] = []
+        by_name: dict[str, Metric] = {}  # a family two collectors serve is served once
         for collector in self._collectors:
             served = [r for s, r in readings.items() if s.collector is collector and r is not None]
             if not any(slot.collector is collector for slot in readings):
@@ -206,8 +210,12 @@ class Scraper:
                 name: [sample for reading in served for sample in reading.samples.get(name, ())]
                 for name in collector.help_texts
             }
-            families += gauge_families(collector.help_texts, samples)
-        families += self._self_metrics(readings)
+            if collector.policy.overlapping and len(served) > 1:
+                samples = {name: first_of_each_series(found) for name, found in samples.items()}
+            for family in gauge_families(collector.help_texts, samples):
+                if by_name.setdefault(family.name, family) is not family:
+                    by_name[family.name].samples.extend(family.samples)
+        families = [*by_name.values(), *self._self_metrics(readings)]
         accounts = {target.account for target in chosen}
         families.append(api_requests_family(self._counter.samples(accounts)))
         families.append(self._build_info)

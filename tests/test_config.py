@@ -11,6 +11,7 @@ import pytest
 
 from exporter.config import (
     AccountConfig,
+    AggregatorConfig,
     ComplianceConfig,
     Config,
     ConfigError,
@@ -90,8 +91,9 @@ def test_too_many_pack_names_are_rejected() -> None:
         ("region: us-east-1\n", "region", Config),
         ("accounts:\n  - region: us-east-1\n", "accounts[1].region", AccountConfig),
         ("compliance:\n  region: us-east-1\n", "compliance.region", ComplianceConfig),
+        ("aggregators:\n  - regions: []\n", "aggregators[1].regions", AggregatorConfig),
     ],
-    ids=["top", "account", "compliance"],
+    ids=["top", "account", "compliance", "aggregator"],
 )
 def test_the_known_keys_are_the_dataclass_fields(text: str, key: str, dataclass: type) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -173,3 +175,29 @@ def test_allow_unknown_regions_applies_wherever_the_key_is() -> None:
 def test_allow_unknown_regions_false_still_checks() -> None:
     with pytest.raises(ConfigError, match="unknown region 'zz-qqqq-9'"):
         parse_config("allow_unknown_regions: false\nregions: [zz-qqqq-9]\n", "c.yml")
+
+
+def test_aggregators_are_parsed() -> None:
+    config = load_config(str(FIXTURES / "aggregators.ok.yml"))
+
+    assert config.aggregators == (
+        AggregatorConfig("organisation", "us-east-1"),
+        AggregatorConfig("organisation", "eu-west-1", "management"),
+        AggregatorConfig("audit_org-2", "eu-central-1", "222222222222"),
+    )
+    assert Config().aggregators == ()
+
+
+def test_an_aggregator_in_a_region_only_another_account_reads_is_refused() -> None:
+    text = (
+        "accounts:\n  - name: a\n    regions: [us-east-1]\n  - name: b\n    regions: [eu-west-1]\n"
+        "aggregators:\n  - {name: org, region: eu-west-1}\n"
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yml")
+
+    assert str(caught.value) == (
+        "c.yml:7: key 'aggregators[1].region': account 'a' is not read in region 'eu-west-1';"
+        " add the region to its `regions`"
+    )

@@ -7,10 +7,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import pytest
-from botocore.stub import Stubber
 from prometheus_client.samples import Sample
 
 from exporter.aws.accounts import Account
@@ -22,8 +21,8 @@ from exporter.scrape import ReadPolicy, Scraper
 from tests.collectors.test_status import OPERATION, stub_pages
 from tests.conftest import (
     ACCOUNT,
+    STUBBED_REGIONS,
     exposition,
-    make_account,
     make_scraper,
     pack_status,
     parse_exposition,
@@ -31,13 +30,8 @@ from tests.conftest import (
     wait_for,
 )
 
-REGIONS = ("us-east-1", "eu-west-1")
+REGIONS = STUBBED_REGIONS
 FAKE = "aws_config_fake_value"
-
-
-@pytest.fixture
-def account() -> Account:
-    return make_account(REGIONS)
 
 
 @pytest.fixture
@@ -50,17 +44,6 @@ def known_targets(targets: list[Target]) -> list[Target]:
     """Targets whose account id is known, so fake reads need no STS call."""
     targets[0].account.account_id = ACCOUNT
     return targets
-
-
-@pytest.fixture
-def stubbers(account: Account) -> Iterator[dict[str, Stubber]]:
-    stubs = {region: Stubber(account.clients[region]) for region in REGIONS}
-    stubs["sts"] = Stubber(account.sts_client)
-    for stub in stubs.values():
-        stub.activate()
-    yield stubs
-    for stub in stubs.values():
-        stub.deactivate()
 
 
 class FakeCollector:
@@ -305,3 +288,69 @@ def test_the_snapshot_shows_what_the_last_scrape_saw(targets, stubbers) -> None:
     assert [(p.conformance_pack, p.state, p.reason) for p in after.unsettled_packs] == [
         ("broken", "CREATE_FAILED", "stack <failed>")
     ]
+
+
+class SharingCollector(FakeCollector):
+    """Serves FAKE too, with HELP of its own, and a family only it has; `series` gives each
+    target's samples of FAKE."""
+
+    name = "sharing"
+    help_texts: Mapping[str, str] = {FAKE: "Another HELP.", f"{FAKE}_own": "Its own family."}
+
+    def __init__(self, policy: ReadPolicy, series: Mapping[str, list[Sample]]) -> None:
+        super().__init__(policy)
+        self.series = series
+        self.all_targets = False
+
+    def targets(self, targets: Sequence[Target]) -> Sequence[Target]:
+        return targets if self.all_targets else targets[:1]
+
+    def read(self, target: Target, deadline: Deadline) -> dict[str, list[Sample]]:
+        own = Sample(f"{FAKE}_own", {"account_id": ACCOUNT, "region": target.region}, 1.0)
+        return {FAKE: self.series[target.region], f"{FAKE}_own": [own]}
+
+
+def fake_sample(region: str, value: float) -> Sample:
+    return Sample(FAKE, {"account_id": "210987654321", "region": region}, value)
+
+
+def test_a_family_two_collectors_serve_is_served_once(known_targets) -> None:
+    sharing = SharingCollector(ReadPolicy(), {"us-east-1": [fake_sample("ap-south-1", 2.0)]})
+    scraper = Scraper([FakeCollector(ReadPolicy()), sharing], known_targets, ApiCallCounter())
+
+    families = scraper.collect(Deadline.after(5))
+    text = exposition(families)
+    scraper.close()
+
+    names = [family.name for family in families]
+    assert names[:2] == [FAKE, f"{FAKE}_own"]
+    assert names.count(FAKE) == 1
+    assert f"# HELP {FAKE} A value the test controls.\n" in text
+    assert text.count(f"# TYPE {FAKE} gauge") == 1
+    assert parse_exposition(text)[FAKE] == [
+        ({"account_id": ACCOUNT, "region": "us-east-1"}, 1.0),
+        ({"account_id": "210987654321", "region": "ap-south-1"}, 2.0),
+    ]
+
+
+@pytest.mark.parametrize("overlapping", [True, False])
+def test_overlapping_reads_serve_each_series_once(known_targets, overlapping) -> None:
+    series = {
+        "us-east-1": [fake_sample("ap-south-1", 1.0), fake_sample("us-west-2", 1.0)],
+        "eu-west-1": [fake_sample("ap-south-1", 2.0)],
+    }
+    sharing = SharingCollector(ReadPolicy(overlapping=overlapping), series)
+    sharing.all_targets = True
+    scraper = Scraper([sharing], known_targets, ApiCallCounter())
+
+    samples = served(scraper)
+    scraper.close()
+
+    # Readings are merged in (account, region) order: eu-west-1's comes first.
+    first = [
+        ({"account_id": "210987654321", "region": "ap-south-1"}, 2.0),
+        ({"account_id": "210987654321", "region": "ap-south-1"}, 1.0),
+        ({"account_id": "210987654321", "region": "us-west-2"}, 1.0),
+    ]
+    assert samples[FAKE] == ([first[0], first[2]] if overlapping else first)
+    assert len(samples[f"{FAKE}_own"]) == 2, "series of distinct targets are all kept"

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.collectors.aggregator import AggregatorCollector
 from exporter.collectors.compliance import ComplianceCollector
 from exporter.collectors.organization import OrganizationCollector
 from exporter.collectors.status import StatusCollector
 from exporter.config import Config
 from exporter.scrape import Collector
 
-COLLECTORS = (StatusCollector, OrganizationCollector, ComplianceCollector)
+# The compliance collector comes before the aggregator one: the families they share keep its
+# place and HELP in the exposition.
+COLLECTORS = (StatusCollector, OrganizationCollector, ComplianceCollector, AggregatorCollector)
 
 # Every AWS operation the exporter may call, as IAM actions: clients refuse any other, and
 # the policies under deploy/iam/ are checked against this set.

@@ -6,6 +6,7 @@ deterministic and able to misbehave on demand. Real boto3 clients talk to it unc
 Only the CLI's ``--demo``, tests and benchmarks import it.
 """
 
+from exporter.simulator.aggregator import SimulatedAggregator
 from exporter.simulator.cli import main
 from exporter.simulator.compliance import INSUFFICIENT_DATA, ComplianceChange, Score, SimulatedRule
 from exporter.simulator.demo import DEMO_REGIONS, demo_scenario
@@ -40,6 +41,7 @@ __all__ = [
     "PackType",
     "Scenario",
     "Score",
+    "SimulatedAggregator",
     "SimulatedPack",
     "SimulatedRule",
     "Transition",

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from exporter.simulator.aggregator import SimulatedAggregator
 from exporter.simulator.compliance import SimulatedRule, estimated_score
 from exporter.simulator.organization import MemberPack, OrganizationPack
 from exporter.simulator.packs import SimulatedPack
@@ -19,7 +20,8 @@ class Scenario:
     """The accounts, regions, packs and identities a simulator starts with.
 
     An account with `organization_packs` in any region is the organization's management
-    account; the organization operations refuse every other account.
+    account; the organization operations refuse every other account. `aggregators` are
+    reachable from their (account, region) and report the packs of their sources.
     """
 
     packs: dict[tuple[str, str], list[SimulatedPack]]
@@ -28,6 +30,7 @@ class Scenario:
     denied_roles: frozenset[str] = frozenset()
     role_external_ids: dict[str, str] = field(default_factory=dict)
     organization_packs: dict[tuple[str, str], list[OrganizationPack]] = field(default_factory=dict)
+    aggregators: dict[tuple[str, str], list[SimulatedAggregator]] = field(default_factory=dict)
 
 
 def generated_scenario(

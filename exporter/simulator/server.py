@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from email.message import Message
 from types import TracebackType
 
-from exporter.simulator import compliance_api, organization, status_api
+from exporter.simulator import aggregator, compliance_api, organization, status_api
 from exporter.simulator.errors import ApiError
 from exporter.simulator.faults import Fault, FaultBook, faulted
 from exporter.simulator.organization import OrganizationPack, OrganizationShelf
@@ -72,6 +72,10 @@ class ConfigSimulator:
         self._organization_shelves = {
             (account, region): OrganizationShelf(account, region, packs)
             for (account, region), packs in scenario.organization_packs.items()
+        }
+        self._aggregators = {
+            target: aggregator.aggregators_by_name(aggregators)
+            for target, aggregators in scenario.aggregators.items()
         }
         self._identities = Identities(
             scenario.default_account,
@@ -249,6 +253,17 @@ class ConfigSimulator:
                 shelf = Shelf(*target, ())
             payload = json_payload(request.body)
             return pack_operation(payload, shelf, self._tokens, self._started_at, self._clock())
+        if request.operation == aggregator.AGGREGATE:
+            with self._lock:
+                shelves = dict(self._shelves)
+            return aggregator.aggregate_compliance(
+                json_payload(request.body),
+                target,
+                self._aggregators.get(target, {}),
+                shelves,
+                self._tokens,
+                (self._started_at, self._clock()),
+            )
         organization_operation = _ORGANIZATION_OPERATIONS.get(request.operation)
         if organization_operation is not None:
             with self._lock:

@@ -18,7 +18,7 @@ import botocore.session
 from exporter import __version__
 from exporter.aws.accounts import Sessions
 from exporter.aws.hooks import ApiCallCounter
-from exporter.aws.targets import build_targets
+from exporter.aws.targets import build_targets, discovery_labels
 from exporter.collectors import IAM_ACTIONS, build_collectors
 from exporter.config import Config, ConfigError, load_config
 from exporter.http import make_app, make_server, parse_listen_address
@@ -146,6 +146,7 @@ def run(argv: Sequence[str]) -> int:
         app = make_app(
             scraper.metrics,
             probe=scraper.probe,
+            discover=lambda: discovery_labels(targets),
             status=scraper.snapshot,
             ready=lambda: warm_up.ready,
             telemetry_path=args.telemetry_path,

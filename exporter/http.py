@@ -1,4 +1,5 @@
-"""HTTP serving: the WSGI app (status page, metrics, probe, health, 404) and its server.
+"""HTTP serving: the WSGI app (status page, metrics, probe, discovery, health, 404) and its
+server.
 
 prometheus_client's own `make_wsgi_app` answers every path and knows nothing of the scrape
 timeout header, so routing and the per-scrape deadline are done here. Connections (keep-alive,
@@ -8,6 +9,7 @@ TLS, slow clients) are handled in `exporter.http_server`.
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -31,6 +33,8 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Scrape = Callable[[Deadline], list[Metric]]
 # A probe gets the query parameters and the scrape deadline; LookupError means a bad target.
 Probe = Callable[[dict[str, str], Deadline], list[Metric]]
+# Discovery lists one label set per target (its `__param_*` and target labels).
+Discover = Callable[[], list[dict[str, str]]]
 
 # A client gets this long to send each request's headers (the first also to finish the TLS
 # handshake), then this long for each later read or write; slow clients cannot hold threads
@@ -65,6 +69,7 @@ def make_app(
     scrape: Scrape,
     *,
     probe: Probe | None = None,
+    discover: Discover | None = None,
     status: Callable[[], Snapshot] | None = None,
     ready: Callable[[], bool] = lambda: True,
     telemetry_path: str = "/metrics",
@@ -77,14 +82,17 @@ def make_app(
     from it is the client's mistake and answers 400 before any AWS call. `status()` returns
     what the last scrape saw, for the page at `/`; without it the page has only links.
     `/-/ready` answers 503 while `ready()` is false (credentials still warming up), so no
-    scrape is sent to a cold replica; `/-/healthy` is always 200.
+    scrape is sent to a cold replica; `/-/healthy` is always 200. `discover()` serves `/sd`,
+    Prometheus' HTTP service discovery format: every target at the address the client asked
+    for (its Host header), so discovery through a Service or load balancer names that address.
     """
     links_page = status_page.render_links(telemetry_path)
     page_headers = [
         ("Cache-Control", "no-store"),
         ("Content-Security-Policy", status_page.CONTENT_SECURITY_POLICY),
     ]
-    routes = {telemetry_path, "/", "/-/healthy", "/-/ready"} | ({"/probe"} if probe else set())
+    routes = {telemetry_path, "/", "/-/healthy", "/-/ready"}
+    routes |= ({"/probe"} if probe else set()) | ({"/sd"} if discover else set())
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -104,6 +112,10 @@ def make_app(
             if not ready():
                 return _respond(start_response, method, "503 Service Unavailable", b"Warming up\n")
             return _respond(start_response, method, "200 OK", b"Ready\n")
+        if path == "/sd":
+            assert discover is not None
+            body = discovery_document(_host(environ), discover())
+            return _respond(start_response, method, "200 OK", body, content_type="application/json")
         deadline = Deadline.after(
             scrape_budget(
                 environ.get(TIMEOUT_HEADER), default_timeout_seconds, timeout_offset_seconds
@@ -130,6 +142,20 @@ def make_app(
         return _respond(start_response, method, "200 OK", body, headers, content_type)
 
     return app
+
+
+def discovery_document(address: str, label_sets: Iterable[dict[str, str]]) -> bytes:
+    """Prometheus' HTTP SD JSON: one target group per label set, all at `address`."""
+    groups = [{"targets": [address], "labels": labels} for labels in label_sets]
+    return json.dumps(groups, separators=(",", ":")).encode() + b"\n"
+
+
+def _host(environ: dict[str, Any]) -> str:
+    """host:port as the client addressed this server; the listening address without Host."""
+    host = environ.get("HTTP_HOST", "")
+    if host:
+        return str(host)
+    return f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
 
 
 def _respond(

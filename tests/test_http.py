@@ -1,9 +1,10 @@
 """exporter/http.py: routing, the status page route, the scrape budget, content negotiation,
-listen addresses."""
+service discovery, listen addresses."""
 
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 import urllib.error
 import urllib.request
@@ -14,6 +15,10 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from exporter.aws.accounts import Sessions
+from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.targets import build_targets, discovery_labels
+from exporter.config import AccountConfig, Config
 from exporter.deadline import Deadline
 from exporter.http import make_app, make_server, parse_listen_address, scrape_budget
 from exporter.status_page import Collection, Snapshot, UnsettledPack, render
@@ -271,3 +276,69 @@ def test_ready_is_503_until_warm_and_healthy_is_always_200(scrape) -> None:
     assert cold == ["503 Service Unavailable", "200 OK"]
     assert warmed == "200 OK"
     assert scrape.budgets == []
+
+
+DISCOVERED = [
+    {"__param_account": "111111111111", "__param_region": "eu-west-1", "region": "eu-west-1"},
+    {"__param_account": "audit", "__param_region": "us-east-1", "region": "us-east-1"},
+]
+
+
+def test_sd_lists_every_target_at_the_requested_host(scrape) -> None:
+    app = make_app(scrape, discover=lambda: [dict(labels) for labels in DISCOVERED])
+
+    status, headers, body = call(app, "/sd", HOST="exporter.monitoring.svc:9869")
+
+    assert status == "200 OK"
+    assert headers["Content-Type"] == "application/json"
+    assert int(headers["Content-Length"]) == len(body)
+    assert json.loads(body) == [
+        {"targets": ["exporter.monitoring.svc:9869"], "labels": labels} for labels in DISCOVERED
+    ]
+    assert scrape.budgets == [], "discovery scrapes nothing"
+
+
+def test_sd_without_a_host_header_names_the_listening_address(scrape) -> None:
+    app = make_app(scrape, discover=lambda: DISCOVERED[:1])
+
+    _, _, body = call_with(
+        app, "/sd", {"HTTP_HOST": "", "SERVER_NAME": "10.0.0.7", "SERVER_PORT": "9869"}
+    )
+
+    assert json.loads(body)[0]["targets"] == ["10.0.0.7:9869"]
+
+
+def test_sd_with_no_targets_is_an_empty_list(scrape) -> None:
+    app = make_app(scrape, discover=list)
+
+    status, _, body = call(app, "/sd")
+
+    assert (status, json.loads(body)) == ("200 OK", [])
+
+
+def test_sd_refuses_post_and_is_absent_without_discovery(app, scrape) -> None:
+    with_discovery = make_app(scrape, discover=lambda: DISCOVERED)
+
+    assert call(with_discovery, "/sd", method="POST")[0] == "405 Method Not Allowed"
+    assert call(app, "/sd")[0] == "404 Not Found"
+
+
+def test_discovery_labels_probe_by_id_else_by_name() -> None:
+    config = Config(
+        regions=("us-east-1",),
+        accounts=(
+            AccountConfig(role_arn="arn:aws:iam::111111111111:role/reader", regions=("eu-west-1",)),
+            AccountConfig(name="audit", profile="audit"),  # its id is unknown until a read
+        ),
+    )
+    targets = build_targets(config, Sessions(), ApiCallCounter(), frozenset(), ("us-east-1",))
+
+    assert discovery_labels(targets) == [
+        {
+            "__param_account": "111111111111",
+            "__param_region": "eu-west-1",
+            "region": "eu-west-1",
+            "account_id": "111111111111",
+        },
+        DISCOVERED[1],
+    ]

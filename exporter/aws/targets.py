@@ -73,3 +73,25 @@ def select_targets(targets: Sequence[Target], account: str, region: str = "") ->
         if not chosen:
             raise UnknownTargetError(f"{account!r} has no region {region!r}; it has {regions}")
     return chosen
+
+
+def discovery_labels(targets: Sequence[Target]) -> list[dict[str, str]]:
+    """One label set per target for `/sd`: the `/probe` parameters and the target's labels.
+
+    The account parameter is the account's id when known, else its name, else the id STS
+    tells (once per account, ever); `account_id` is left out until the id is known, rather
+    than ask STS for a named account on every discovery.
+    """
+    discovered = []
+    for target in targets:
+        account = target.account
+        account_id = account.account_id or ("" if account.name else account.resolve_account_id())
+        labels = {
+            "__param_account": account_id or account.name,
+            "__param_region": target.region,
+            "region": target.region,
+        }
+        if account_id:
+            labels["account_id"] = account_id
+        discovered.append(labels)
+    return discovered

@@ -200,12 +200,19 @@ class Scraper:
         readings = {slot: self._served(slot, result, started) for slot, result in pending.items()}
         for slot, reading in readings.items():
             slot.served = reading
+        by_collector: dict[str, list[Reading]] = {}
+        for slot, reading in readings.items():
+            served_by = by_collector.setdefault(slot.collector.name, [])
+            if reading is not None:
+                served_by.append(reading)
         by_name: dict[str, Metric] = {}  # a family two collectors serve is served once
         for collector in self._collectors:
-            served = [r for s, r in readings.items() if s.collector is collector and r is not None]
-            if not any(slot.collector is collector for slot in readings):
-                continue
-            served.sort(key=lambda reading: (reading.account_id, reading.region))
+            if collector.name not in by_collector:
+                continue  # none of its targets was asked for
+            served = sorted(
+                by_collector[collector.name],
+                key=lambda reading: (reading.account_id, reading.region),
+            )
             samples = {
                 name: [sample for reading in served for sample in reading.samples.get(name, ())]
                 for name in collector.help_texts

@@ -207,7 +207,10 @@ class Account:
     def _clients(self) -> _Clients:
         """Sessions and clients are made on first use (the warm-up's, at start, in the
         background): at a few hundred targets, making them all first delays listening by
-        seconds."""
+        seconds. Once made, they are read without the lock: every AWS call passes here."""
+        connected = self._connected
+        if connected is not None:
+            return connected
         with self._connect_lock:
             if self._connected is None:
                 self._connected = self._connect()

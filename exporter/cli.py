@@ -21,6 +21,7 @@ from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import build_targets, discovery_labels
 from exporter.collectors import IAM_ACTIONS, build_collectors
 from exporter.config import Config, ConfigError, load_config
+from exporter.discovery import build_discovery
 from exporter.http import make_app, make_server, parse_listen_address
 from exporter.log import LEVELS, configure_logging
 from exporter.regions import check_environment_regions
@@ -135,20 +136,37 @@ def run(argv: Sequence[str]) -> int:
     with contextlib.ExitStack() as stack:
         sessions, default_regions = _demo_sessions(stack) if args.demo else _aws_sessions()
         counter = ApiCallCounter()
+        collectors = build_collectors(config, sessions.base.get_service_model("config"))
+        scraper = Scraper(collectors, (), counter, concurrency=config.concurrency)
         try:
             targets = build_targets(config, sessions, counter, IAM_ACTIONS, default_regions)
+            discovery = build_discovery(
+                config,
+                targets,
+                sessions,
+                counter,
+                IAM_ACTIONS,
+                default_regions,
+                scraper.set_targets,
+            )
         except ValueError as error:
             return _fail(str(error))
-        collectors = build_collectors(config, targets[0].client.meta.service_model)
-        scraper = Scraper(collectors, targets, counter, concurrency=config.concurrency)
+        scraper.set_targets(targets)
+        if discovery is not None:
+            scraper.add_reporter(discovery)
+            stack.callback(discovery.close)
         warm_up = WarmUp((target.account for target in targets), config.concurrency)
         stack.callback(scraper.close)
+
+        def ready() -> bool:
+            return warm_up.ready and (discovery is None or discovery.ready)
+
         app = make_app(
             scraper.metrics,
             probe=scraper.probe,
-            discover=lambda: discovery_labels(targets),
+            discover=lambda: discovery_labels(scraper.targets),
             status=scraper.snapshot,
-            ready=lambda: warm_up.ready,
+            ready=ready,
             telemetry_path=args.telemetry_path,
             default_timeout_seconds=config.default_scrape_timeout_seconds,
             timeout_offset_seconds=config.scrape_timeout_offset_seconds,
@@ -163,6 +181,8 @@ def run(argv: Sequence[str]) -> int:
             return _fail(f"cannot listen on {args.listen_address}: {reason}", EXIT_FAILURE)
         stack.callback(server.server_close)
         warm_up.start()
+        if discovery is not None:
+            discovery.start()
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("shutting down", extra={"signal": signal.Signals(signum).name})

@@ -28,6 +28,8 @@ EXTERNAL_ID_PATTERN = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 PROFILE_PATTERN = re.compile(r"^[\w+=,.@:/-]{1,128}$")
 NAME_PATTERN = re.compile(r"^[\w.-]{1,64}$")
 AGGREGATOR_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # ConfigurationAggregatorName
+ROLE_NAME_PATTERN = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")  # an optional IAM path
+ACCOUNT_ID_PATTERN = re.compile(r"^\d{12}$")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,30 @@ class AggregatorConfig:
 
 
 @dataclass(frozen=True)
+class OrganizationAccountsConfig:
+    """The accounts of an AWS Organization, listed with the base credentials and each read
+    through the same role; `regions` empty means the top-level ones."""
+
+    role_name: str
+    external_id: str = ""
+    session_name: str = "conformance-pack-exporter"
+    duration_seconds: int = 3600
+    regions: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    refresh_interval_seconds: float = 3600.0
+
+    def member(self, account_id: str, partition: str) -> AccountConfig:
+        """How a discovered member account is read: through the role, in the given regions."""
+        return AccountConfig(
+            role_arn=f"arn:{partition}:iam::{account_id}:role/{self.role_name}",
+            external_id=self.external_id,
+            session_name=self.session_name,
+            duration_seconds=self.duration_seconds,
+            regions=self.regions,
+        )
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the exporter can be told; the defaults are safe for a 10 s scrape timeout."""
 
@@ -94,6 +120,19 @@ class Config:
     scrape_timeout_offset_seconds: float = 0.5
     compliance: ComplianceConfig = dataclasses.field(default_factory=ComplianceConfig)
     aggregators: tuple[AggregatorConfig, ...] = ()
+    organization_accounts: OrganizationAccountsConfig | None = None
+
+    @property
+    def base_account(self) -> AccountConfig | None:
+        """The default credentials' account when no `accounts` are listed; None when they are.
+
+        With discovery on, it is read in the discovery regions: it is one of the
+        organisation's accounts, read with its own credentials rather than a role into itself.
+        """
+        if self.accounts:
+            return None
+        discovery = self.organization_accounts
+        return AccountConfig(regions=discovery.regions if discovery else ())
 
 
 # How each key is read, in the order the unknown-key message lists them.
@@ -123,12 +162,20 @@ def _regions(allow_unknown: bool) -> Callable[[ConfigNode], tuple[str, ...]]:
     return read
 
 
+def _external_id(node: ConfigNode) -> str:
+    """An external id: checked like the others, but never quoted, since it is a secret."""
+    text = node.string()
+    if not EXTERNAL_ID_PATTERN.fullmatch(text):
+        raise node.error("not a valid external id (2 to 1224 of letters, digits, _+=,.@:/-)")
+    return text
+
+
 def _account_readers(regions: Callable[[ConfigNode], tuple[str, ...]]) -> _Readers:
     """How an account's keys are read; `regions` is the top level's region reader."""
     return {
         "name": lambda node: node.string(NAME_PATTERN, "account name (letters, digits, _ . -)"),
         "role_arn": lambda node: node.string(ROLE_ARN_PATTERN, "IAM role ARN"),
-        "external_id": lambda node: node.string(EXTERNAL_ID_PATTERN, "external id"),
+        "external_id": _external_id,
         "session_name": lambda node: node.string(SESSION_NAME_PATTERN, "role session name"),
         "duration_seconds": lambda node: node.integer(900, 43200),
         "profile": lambda node: node.string(PROFILE_PATTERN, "profile name"),
@@ -189,9 +236,8 @@ def _aggregators(node: ConfigNode, readers: _Readers) -> tuple[AggregatorConfig,
 
 def _aggregator_account(config: Config, aggregator: AggregatorConfig) -> AccountConfig | None:
     """The configured account an aggregator is read with: named, or the first; None if none."""
-    accounts = config.accounts or (AccountConfig(),)
     if not aggregator.account:
-        return accounts[0]
+        return config.base_account or config.accounts[0]
     named = [a for a in config.accounts if aggregator.account in (a.name, a.account_id)]
     return named[0] if named else None
 
@@ -221,7 +267,9 @@ def _check_aggregators(root: ConfigNode, config: Config) -> None:
                 " in `regions`"
             )
         if aggregator.region not in regions:
-            where = "its `regions`" if account.regions else "the top-level `regions`"
+            where = "the top-level `regions`"
+            if account.regions:
+                where = "its `regions`" if config.accounts else "`organization_accounts.regions`"
             raise nodes["region"].error(
                 f"{who} is not read in region {aggregator.region!r}; add the region to {where}"
             )
@@ -229,6 +277,25 @@ def _check_aggregators(root: ConfigNode, config: Config) -> None:
         if key in seen:
             raise item.error(f"the same aggregator as {seen[key]}")
         seen[key] = item.key
+
+
+def _organization_accounts(
+    node: ConfigNode, regions: Callable[[ConfigNode], tuple[str, ...]]
+) -> OrganizationAccountsConfig:
+    """The discovery settings: a role name at least; excluded ids are account ids."""
+    readers: _Readers = {
+        "role_name": lambda item: item.string(ROLE_NAME_PATTERN, "IAM role name"),
+        "external_id": _external_id,
+        "session_name": lambda item: item.string(SESSION_NAME_PATTERN, "role session name"),
+        "duration_seconds": lambda item: item.integer(900, 43200),
+        "regions": regions,
+        "exclude": lambda item: item.strings(ACCOUNT_ID_PATTERN, "account id (12 digits)"),
+        "refresh_interval_seconds": lambda item: item.seconds(1, 86400),
+    }
+    values = _read(node, readers)
+    if "role_name" not in values:
+        raise node.missing("role_name", "missing: the role to assume in every member account")
+    return OrganizationAccountsConfig(**values)
 
 
 _COMPLIANCE: _Readers = {
@@ -261,6 +328,7 @@ def _config_readers(allow_unknown_regions: bool) -> _Readers:
         "scrape_timeout_offset_seconds": lambda node: node.seconds(0, 10),
         "compliance": lambda node: ComplianceConfig(**_read(node, _COMPLIANCE)),
         "aggregators": lambda node: _aggregators(node, aggregators),
+        "organization_accounts": lambda node: _organization_accounts(node, regions),
     }
 
 

@@ -103,6 +103,7 @@ SCRAPE_DURATION = "aws_config_exporter_scrape_duration_seconds"
 LAST_SUCCESS = "aws_config_exporter_last_success_timestamp_seconds"
 API_REQUESTS = "aws_config_exporter_api_requests"
 BUILD_INFO = "aws_config_exporter_build_info"
+ACCOUNTS = "aws_config_exporter_accounts"
 COLLECTOR_LABELS = (*TARGET_LABELS, "collector")
 SELF_HELP = {
     SCRAPE_SUCCESS: (
@@ -118,6 +119,10 @@ SELF_HELP = {
 API_REQUESTS_HELP = (
     "HTTP requests made to AWS, retries included, by operation and outcome "
     "(success, an AWS error code, timeout, connection_error, invalid_response or other)."
+)
+ACCOUNTS_HELP = (
+    "Accounts the exporter reads, by source: config (listed in the configuration, or the "
+    "default credentials' own) or organization (discovered from AWS Organizations)."
 )
 BUILD_INFO_HELP = "Versions of the exporter and of the libraries that shape its output; always 1."
 
@@ -170,6 +175,14 @@ def api_requests_family(samples: Iterable[tuple[str, str, str, str, int]]) -> Me
     )
     for account_id, region, operation, outcome, count in samples:
         family.add_metric([account_id, region, operation, outcome], count)
+    return family
+
+
+def accounts_family(counts: Mapping[str, int]) -> Metric:
+    """How many accounts are read, per source."""
+    family = GaugeMetricFamily(ACCOUNTS, ACCOUNTS_HELP, labels=("source",))
+    for source, count in sorted(counts.items()):
+        family.add_metric([source], float(count))
     return family
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -20,6 +22,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
+from exporter.aws.accounts import SOURCES, Account
 from exporter.aws.errors import error_code
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, UnknownTargetError, select_targets
@@ -32,6 +35,7 @@ from exporter.metrics import (
     SELF_HELP,
     STATE,
     STATUS_REASON,
+    accounts_family,
     api_requests_family,
     build_info_family,
     first_of_each_series,
@@ -74,6 +78,18 @@ class Collector(Protocol):
 
     def read(self, target: Target, deadline: Deadline) -> Samples:
         """One target's samples by family name; raises when the target cannot be read."""
+        ...
+
+
+class Reporter(Protocol):
+    """Work done outside the scrapes that reports in `/metrics` as a collector does: account
+    discovery, which `/sd` and `/probe` depend on whether or not anything scrapes it."""
+
+    name: str  # the `collector` label of its self-metrics
+    account: Account  # whose credentials it works with: its API calls are counted under it
+
+    def last_reading(self) -> tuple[Reading, float | None] | None:
+        """The last attempt and the time of the last success; None before the first attempt."""
         ...
 
 
@@ -155,20 +171,46 @@ class Scraper:
         *,
         concurrency: int = 64,
     ) -> None:
-        self.targets = tuple(targets)
         self._counter = counter
         self._build_info = build_info_family()
         self._process = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self._process)
-        pairs = [(c, t) for c in collectors for t in c.targets(self.targets)]
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, min(concurrency, len(pairs))), thread_name_prefix="collect"
-        )
+        # Threads start as reads need them, so a pool sized for the most targets costs nothing.
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="collect")
         self._collectors = tuple(collectors)
-        self._slots = [_Slot(collector, target, self._pool) for collector, target in pairs]
+        self._reporters: tuple[Reporter, ...] = ()
+        self._lock = threading.Lock()
+        self._targets: tuple[Target, ...] = ()
+        self._slots: tuple[_Slot, ...] = ()
+        self.set_targets(targets)
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        """The targets read now."""
+        return self._targets
+
+    def set_targets(self, targets: Sequence[Target]) -> None:
+        """Read `targets` from the next scrape on (discovery changes them while serving).
+
+        A target read before keeps its reads in flight, its timings and its last good
+        reading; a target no longer given is dropped with them, and so are its series.
+        """
+        chosen = tuple(targets)
+        with self._lock:
+            kept = {(slot.collector.name, slot.target): slot for slot in self._slots}
+            self._slots = tuple(
+                kept.get((collector.name, target)) or _Slot(collector, target, self._pool)
+                for collector in self._collectors
+                for target in collector.targets(chosen)
+            )
+            self._targets = chosen
+
+    def add_reporter(self, reporter: Reporter) -> None:
+        """Serve `reporter`'s self-metrics in `/metrics` and on the status page."""
+        self._reporters = (*self._reporters, reporter)
 
     def metrics(self, deadline: Deadline) -> list[Metric]:
-        """What `/metrics` serves: every target, the exporter's build and process metrics."""
+        """What `/metrics` serves: every target, the exporter's own work, build and process."""
         return [*self.collect(deadline), *self._process.collect()]
 
     def probe(self, parameters: dict[str, str], deadline: Deadline) -> list[Metric]:
@@ -182,15 +224,16 @@ class Scraper:
         return self.collect(deadline, chosen)
 
     def collect(self, deadline: Deadline, targets: Sequence[Target] | None = None) -> list[Metric]:
-        """Read `targets` (default: all) with every collector; reads unfinished in time fail.
+        """Read `targets` (default: all, and then the reporters' work too) with every
+        collector; reads unfinished in time fail.
 
         The scrape waits for background reads only while it waits for the others anyway.
         """
         started = time.monotonic()
-        chosen = set(self.targets if targets is None else targets)
-        pending = {
-            slot: self._start(slot, deadline) for slot in self._slots if slot.target in chosen
-        }
+        with self._lock:
+            slots, every_target = self._slots, self._targets
+        chosen = set(every_target if targets is None else targets)
+        pending = {slot: self._start(slot, deadline) for slot in slots if slot.target in chosen}
         waited = [
             result
             for slot, result in pending.items()
@@ -222,9 +265,20 @@ class Scraper:
             for family in gauge_families(collector.help_texts, samples):
                 if by_name.setdefault(family.name, family) is not family:
                     by_name[family.name].samples.extend(family.samples)
-        families = [*by_name.values(), *self._self_metrics(readings)]
+        reports = [
+            (slot.collector.name, reading, slot.call.last_success_at)
+            for slot, reading in readings.items()
+            if reading is not None
+        ]
         accounts = {target.account for target in chosen}
+        if targets is None:
+            reports += self._reports()
+            accounts.update(reporter.account for reporter in self._reporters)
+        families = [*by_name.values(), *self._self_metrics(reports)]
         families.append(api_requests_family(self._counter.samples(accounts)))
+        if targets is None:
+            read = Counter(account.source for account in {t.account for t in every_target})
+            families.append(accounts_family({source: read[source] for source in {*SOURCES, *read}}))
         families.append(self._build_info)
         return families
 
@@ -232,14 +286,16 @@ class Scraper:
         """What the last scrapes saw, for the status page: no AWS call of its own."""
         now = time.time()
         collections, unsettled = [], []
-        for slot in self._slots:
-            reading, success_at = slot.served, slot.call.last_success_at
+        served = [
+            (slot.collector.name, slot.served, slot.call.last_success_at) for slot in self._slots
+        ]
+        for name, reading, success_at in [*served, *self._reports()]:
             if reading is None:
                 continue
             age = None if success_at is None else now - success_at
             collections.append(
                 Collection(
-                    slot.collector.name,
+                    name,
                     reading.account_id,
                     reading.region,
                     reading.success,
@@ -289,24 +345,26 @@ class Scraper:
             return slot.call.last
         return slot.failed("timeout", started, slot.target.account.account_id)
 
-    def _self_metrics(self, readings: Mapping[_Slot, Reading | None]) -> list[Metric]:
+    def _reports(self) -> list[tuple[str, Reading, float | None]]:
+        """The reporters' last attempts, as (collector label, reading, last success time)."""
+        reports = []
+        for reporter in self._reporters:
+            last = reporter.last_reading()
+            if last is not None:
+                reports.append((reporter.name, *last))
+        return reports
+
+    def _self_metrics(self, reports: Iterable[tuple[str, Reading, float | None]]) -> list[Metric]:
+        """`scrape_success`, its duration and last success of each (collector, target)."""
         samples: dict[str, list[Sample]] = {name: [] for name in SELF_HELP}
-        for slot, reading in readings.items():
-            if reading is None:
-                continue
-            labels = {
-                "account_id": reading.account_id,
-                "region": reading.region,
-                "collector": slot.collector.name,
-            }
+        for name, reading, success_at in reports:
+            labels = {"account_id": reading.account_id, "region": reading.region, "collector": name}
             samples[SCRAPE_SUCCESS].append(Sample(SCRAPE_SUCCESS, labels, float(reading.success)))
             samples[SCRAPE_DURATION].append(
                 Sample(SCRAPE_DURATION, labels, reading.duration_seconds)
             )
-            if slot.call.last_success_at is not None:
-                samples[LAST_SUCCESS].append(
-                    Sample(LAST_SUCCESS, labels, slot.call.last_success_at)
-                )
+            if success_at is not None:
+                samples[LAST_SUCCESS].append(Sample(LAST_SUCCESS, labels, success_at))
         for series in samples.values():
             series.sort(
                 key=lambda sample: tuple(sample.labels[label] for label in COLLECTOR_LABELS)

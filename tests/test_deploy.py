@@ -729,7 +729,7 @@ def test_policy_scopes_assume_role_to_named_roles() -> None:
 def test_iam_actions_name_real_aws_operations() -> None:
     session = botocore.session.get_session()
     by_prefix: dict[str, set[str]] = {}
-    for service_name in ("config", "sts"):
+    for service_name in ("config", "sts", "organizations"):
         model = session.get_service_model(service_name)
         by_prefix[model.signing_name] = set(model.operation_names)
     for action in IAM_ACTIONS:

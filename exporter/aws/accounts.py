@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 import botocore.config
@@ -24,6 +24,11 @@ from exporter.aws.hooks import ApiCallCounter, fit_client
 from exporter.config import AccountConfig, Config
 
 log = logging.getLogger(__name__)
+
+# Where an account comes from: the `source` label of the accounts gauge.
+CONFIGURED = "config"
+DISCOVERED = "organization"
+SOURCES = (CONFIGURED, DISCOVERED)
 
 
 def _epoch_or_parsed(value: Any) -> Any:
@@ -88,6 +93,14 @@ class Sessions:
         """The SDK's region: botocore reads AWS_DEFAULT_REGION and profiles, not AWS_REGION."""
         region = self.base.get_config_variable("region")
         return str(region) if region else None
+
+    def partition(self, region: str) -> str:
+        """The partition of `region` (aws, aws-cn, …), for ARNs; "aws" for a region newer
+        than botocore (allow_unknown_regions)."""
+        try:
+            return str(self.base.get_partition_for_region(region))
+        except botocore.exceptions.UnknownRegionError:
+            return "aws"
 
     def for_account(
         self, account: AccountConfig, region: str, fit: Callable[[Any], None]
@@ -157,7 +170,10 @@ class _Clients:
 
 
 class Account:
-    """One set of credentials: its clients, one per region, and its lazily learned id."""
+    """One set of credentials: its clients, one per region, and its lazily learned id.
+
+    `source` says where the account came from: "config", or "organization" (discovered).
+    """
 
     def __init__(
         self,
@@ -167,8 +183,9 @@ class Account:
         config: Config,
         counter: ApiCallCounter,
         allowed_actions: frozenset[str],
+        source: str = CONFIGURED,
     ) -> None:
-        client_config = botocore.config.Config(
+        self._client_config = botocore.config.Config(
             connect_timeout=config.connect_timeout_seconds,
             read_timeout=config.read_timeout_seconds,
             retries={"mode": "standard", "total_max_attempts": config.total_max_attempts},
@@ -179,30 +196,39 @@ class Account:
         )
         self.name = account.name
         self.account_id: str | None = account.account_id or None
+        self.regions = regions
+        self.source = source
+        self._sessions = sessions
+        self._config = account
         self._id_lock = threading.Lock()
-
-        def fit(client: Any) -> None:
-            fit_client(client, self, counter, allowed_actions)
-
-        def connect() -> _Clients:
-            endpoint_url = sessions.endpoint_url
-            session = sessions.for_account(account, regions[0], fit)
-            clients = {
-                region: session.client(
-                    "config", region_name=region, endpoint_url=endpoint_url, config=client_config
-                )
-                for region in regions
-            }
-            sts_client = session.client(
-                "sts", region_name=regions[0], endpoint_url=endpoint_url, config=client_config
-            )
-            for client in [*clients.values(), sts_client]:
-                fit(client)
-            return _Clients(session, clients, sts_client)
-
-        self._connect = connect
+        self._counter = counter
+        self._allowed_actions = allowed_actions
         self._connected: _Clients | None = None
+        self._organizations: Any = None
         self._connect_lock = threading.Lock()
+
+    def _fit(self, client: Any) -> None:
+        fit_client(client, self, self._counter, self._allowed_actions)
+
+    def _client(
+        self,
+        session: boto3.Session,
+        service: Literal["config", "sts", "organizations"],
+        region: str,
+    ) -> Any:
+        client = session.client(
+            service,
+            region_name=region,
+            endpoint_url=self._sessions.endpoint_url,
+            config=self._client_config,
+        )
+        self._fit(client)
+        return client
+
+    def _connect(self) -> _Clients:
+        session = self._sessions.for_account(self._config, self.regions[0], self._fit)
+        clients = {region: self._client(session, "config", region) for region in self.regions}
+        return _Clients(session, clients, self._client(session, "sts", self.regions[0]))
 
     def _clients(self) -> _Clients:
         """Sessions and clients are made on first use (the warm-up's, at start, in the
@@ -225,6 +251,19 @@ class Account:
     def sts_client(self) -> Any:
         """The account's STS client, in its first region."""
         return self._clients().sts
+
+    @property
+    def organizations_client(self) -> Any:
+        """An AWS Organizations client, in the first region, made on first use: only the
+        account that lists the organisation's accounts needs one."""
+        organizations = self._organizations
+        if organizations is None:
+            session = self._clients().session
+            with self._connect_lock:
+                if self._organizations is None:
+                    self._organizations = self._client(session, "organizations", self.regions[0])
+                organizations = self._organizations
+        return organizations
 
     def observe_arn(self, arn: str) -> None:
         """Learn the account id from a resource ARN, saving the STS call."""

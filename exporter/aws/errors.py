@@ -46,6 +46,10 @@ class DeadlineExceededError(Exception):
     """The scrape deadline passed before all pages were fetched."""
 
 
+class UnknownAccountIdError(Exception):
+    """An account's id could not be learned, so its reads can't be told from another's."""
+
+
 def error_code(error: BaseException) -> str:
     """A short, bounded code for logs and the `outcome` label."""
     if isinstance(error, botocore.exceptions.ClientError):
@@ -69,4 +73,6 @@ def error_code(error: BaseException) -> str:
         return "invalid_response"
     if isinstance(error, botocore.exceptions.NoCredentialsError):
         return "no_credentials"
+    if isinstance(error, UnknownAccountIdError):
+        return "unknown_account_id"
     return "other"

@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.aws.accounts import Account, Sessions
+from exporter.aws.accounts import CONFIGURED, DISCOVERED, Account, Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.config import AccountConfig, Config
+
+NO_REGION = "no AWS region: set `regions` in the config file, AWS_REGION or AWS_DEFAULT_REGION"
 
 
 @dataclass(frozen=True)
@@ -33,20 +35,22 @@ def build_targets(
     allowed_actions: frozenset[str],
     default_regions: tuple[str, ...],
 ) -> list[Target]:
-    """One target per (account, region); without `accounts`, the default credentials' account.
+    """One target per (account, region) read from the start: the listed accounts, else the
+    default credentials' account (discovered as an organisation member, if discovery is on).
 
     An account's regions are its own, else the config's, else `default_regions` (the SDK's).
 
     Raises ValueError when an account ends up with no region to read.
     """
+    source = CONFIGURED if config.accounts or not config.organization_accounts else DISCOVERED
     targets = []
-    for account_config in config.accounts or (AccountConfig(),):
+    for account_config in config.accounts or (config.base_account or AccountConfig(),):
         regions = account_config.regions or config.regions or default_regions
         if not regions:
-            raise ValueError(
-                "no AWS region: set `regions` in the config file, AWS_REGION or AWS_DEFAULT_REGION"
-            )
-        account = Account(sessions, account_config, regions, config, counter, allowed_actions)
+            raise ValueError(NO_REGION)
+        account = Account(
+            sessions, account_config, regions, config, counter, allowed_actions, source
+        )
         targets += [Target(account, region) for region in regions]
     return targets
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.aws import organizations
 from exporter.collectors.aggregator import AggregatorCollector
 from exporter.collectors.compliance import ComplianceCollector
 from exporter.collectors.organization import OrganizationCollector
@@ -18,9 +19,12 @@ from exporter.scrape import Collector
 COLLECTORS = (StatusCollector, OrganizationCollector, ComplianceCollector, AggregatorCollector)
 
 # Every AWS operation the exporter may call, as IAM actions: clients refuse any other, and
-# the policies under deploy/iam/ are checked against this set.
+# the policies under deploy/iam/ are checked against this set. Account discovery lists the
+# organisation's accounts.
 IAM_ACTIONS = frozenset(
-    {"sts:AssumeRole", "sts:GetCallerIdentity"}.union(*(c.IAM_ACTIONS for c in COLLECTORS))
+    {"sts:AssumeRole", "sts:GetCallerIdentity"}.union(
+        organizations.IAM_ACTIONS, *(c.IAM_ACTIONS for c in COLLECTORS)
+    )
 )
 
 

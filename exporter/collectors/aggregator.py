@@ -22,6 +22,7 @@ from typing import Any
 
 from prometheus_client.samples import Sample
 
+from exporter.aws.errors import UnknownAccountIdError
 from exporter.aws.pages import read_all_pages
 from exporter.aws.targets import Target
 from exporter.config import AggregatorConfig, Config
@@ -33,10 +34,6 @@ OPERATION = "describe_aggregate_compliance_by_conformance_packs"
 RESULT_KEY = "AggregateComplianceByConformancePacks"
 PAGE_SIZE = 100  # the operation's maximum
 FAMILIES = (COMPLIANCE, RULES)
-
-
-class UnknownAccountIdError(Exception):
-    """A directly read account's id could not be learned, so its rows can't be told apart."""
 
 
 def fetch_aggregate_compliance(

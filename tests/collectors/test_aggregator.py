@@ -13,13 +13,13 @@ import pytest
 from botocore.stub import Stubber
 
 from exporter.aws.accounts import Account
+from exporter.aws.errors import UnknownAccountIdError
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, build_targets
 from exporter.collectors import IAM_ACTIONS, build_collectors
 from exporter.collectors.aggregator import (
     OPERATION,
     AggregatorCollector,
-    UnknownAccountIdError,
     aggregate_samples,
 )
 from exporter.config import AccountConfig, AggregatorConfig, ComplianceConfig, Config

@@ -1,0 +1,193 @@
+"""Account discovery: the organisation's active accounts, listed on an interval, become targets.
+
+It runs on its own thread rather than inside scrapes: `/sd` and `/probe` need the list whether
+or not anything scrapes `/metrics`. Accounts listed in `accounts` win over discovered ones
+with the same id; the base credentials' own account is read with those credentials; an
+account that leaves the list stops being read, and its series go with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from exporter.aws.accounts import DISCOVERED, Account, Sessions
+from exporter.aws.errors import UnknownAccountIdError, error_code
+from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.organizations import list_active_accounts
+from exporter.aws.targets import NO_REGION, Target
+from exporter.config import AccountConfig, Config, OrganizationAccountsConfig
+from exporter.deadline import Deadline
+from exporter.scrape import Reading
+
+log = logging.getLogger(__name__)
+
+# How long one listing may take: 250 pages (5,000 accounts) at a few hundred ms each.
+LISTING_SECONDS = 300.0
+# A failed listing is tried again sooner than the interval, but not in a tight loop.
+RETRY_SECONDS = 60.0
+
+
+class AccountDiscovery:
+    """Keeps the targets in step with the organisation's accounts; reports like a collector."""
+
+    name = "discovery"
+
+    def __init__(
+        self,
+        settings: OrganizationAccountsConfig,
+        account: Account,
+        configured: Sequence[Target],
+        make_account: Callable[[AccountConfig], Account],
+        apply: Callable[[Sequence[Target]], None],
+        partition: str,
+    ) -> None:
+        """`account` holds the base credentials: it lists the accounts, and is read itself
+        when listed. `configured` are the targets of `accounts`; `apply` takes each new list."""
+        self.account = account
+        self._settings = settings
+        self._configured = tuple(configured)
+        self._make_account = make_account
+        self._apply = apply
+        self._partition = partition
+        self._discovered: dict[str, Account] = {}
+        self._last: tuple[Reading, float | None] | None = None
+        self._last_success_at: float | None = None
+        self._stop = threading.Event()
+        self._attempted = threading.Event()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the first listing has succeeded or failed."""
+        return self._attempted.is_set()
+
+    def last_reading(self) -> tuple[Reading, float | None] | None:
+        """The last listing as a reading, and when one last succeeded."""
+        return self._last
+
+    def start(self) -> None:
+        """List now, then every refresh interval, on a daemon thread, until `close`."""
+        threading.Thread(target=self._run, name="discovery", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop after the listing in progress, if any."""
+        self._stop.set()
+
+    def refresh(self) -> bool:
+        """List the accounts once; on success the targets follow, on failure they stay."""
+        started = time.monotonic()
+        region = self.account.regions[0]
+        try:
+            account_ids = list_active_accounts(
+                self.account.organizations_client, Deadline.after(LISTING_SECONDS)
+            )
+            discovered = self._accounts(account_ids)
+            self._apply(self._targets(discovered))
+        except Exception as error:
+            code = error_code(error)
+            log.warning(
+                "account discovery failed",
+                extra={
+                    "collector": self.name,
+                    "account_id": self.account.account_id or "",
+                    "region": region,
+                    "error_code": code,
+                },
+            )
+            failed = Reading(
+                self.account.account_id or "", region, False, time.monotonic() - started, {}, code
+            )
+            self._last = (failed, self._last_success_at)
+            return False
+        added, removed = discovered.keys() - self._discovered, self._discovered.keys() - discovered
+        if added or removed:
+            log.info(
+                "accounts discovered",
+                extra={"accounts": len(discovered), "added": len(added), "removed": len(removed)},
+            )
+        self._discovered = discovered
+        self._last_success_at = time.time()
+        elapsed = time.monotonic() - started
+        self._last = (
+            Reading(self.account.resolve_account_id(), region, True, elapsed),
+            self._last_success_at,
+        )
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            succeeded = self.refresh()
+            self._attempted.set()
+            interval = self._settings.refresh_interval_seconds
+            self._stop.wait(interval if succeeded else min(interval, RETRY_SECONDS))
+
+    def _accounts(self, listed: Sequence[str]) -> dict[str, Account]:
+        """The accounts to read of those `listed`, by id: the base account first, then the
+        rest by id, less the excluded and configured ones. Raises when an id needed to tell
+        accounts apart is unknown, rather than read one account twice."""
+        base_id = self.account.resolve_account_id()
+        if not base_id:
+            raise UnknownAccountIdError("cannot learn the base credentials' account id")
+        skipped = set(self._settings.exclude)
+        for target in self._configured:
+            configured_id = target.account.resolve_account_id()
+            if not configured_id:
+                raise UnknownAccountIdError(f"cannot learn the id of {target.account.name!r}")
+            skipped.add(configured_id)
+        wanted = sorted(set(listed) - skipped, key=lambda id_: (id_ != base_id, id_))
+        discovered = {}
+        for account_id in wanted:
+            account = self._discovered.get(account_id)
+            if account is None and account_id == base_id:
+                account = self.account
+            elif account is None:
+                member = self._settings.member(account_id, self._partition)
+                account = self._make_account(member)
+            discovered[account_id] = account
+        return discovered
+
+    def _targets(self, discovered: dict[str, Account]) -> list[Target]:
+        """The configured targets first: the first target is the one organisation-level
+        collectors read, and with `accounts` listed it stays the first of them."""
+        return [
+            *self._configured,
+            *(
+                Target(account, region)
+                for account in discovered.values()
+                for region in account.regions
+            ),
+        ]
+
+
+def build_discovery(
+    config: Config,
+    targets: Sequence[Target],
+    sessions: Sessions,
+    counter: ApiCallCounter,
+    allowed_actions: frozenset[str],
+    default_regions: tuple[str, ...],
+    apply: Callable[[Sequence[Target]], None],
+) -> AccountDiscovery | None:
+    """The discovery `organization_accounts` asks for, starting from `targets` (those of
+    `build_targets`); None when it is off. Raises ValueError when there is no region."""
+    settings = config.organization_accounts
+    if settings is None:
+        return None
+    regions = settings.regions or config.regions or default_regions
+    if not regions:
+        raise ValueError(NO_REGION)
+
+    def make_account(account: AccountConfig) -> Account:
+        return Account(
+            sessions, account, regions, config, counter, allowed_actions, source=DISCOVERED
+        )
+
+    if config.accounts:
+        base, configured = make_account(AccountConfig()), targets
+    else:  # the base credentials' account is read from the start, before the first listing
+        base, configured = targets[0].account, ()
+    return AccountDiscovery(
+        settings, base, configured, make_account, apply, sessions.partition(regions[0])
+    )

@@ -20,6 +20,7 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore.stub import Stubber
+from moto.server import ThreadedMotoServer
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -155,6 +156,20 @@ def make_account(
         counter or ApiCallCounter(),
         IAM_ACTIONS,
     )
+
+
+@pytest.fixture
+def moto_url() -> Iterator[str]:
+    """moto's server mode on loopback, for what it implements (Organizations), starting empty:
+    moto keeps its fakes per process, so a test must not see an earlier one's."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")):
+        pass
+    yield url
+    server.stop()
 
 
 STUBBED_REGIONS = ("us-east-1", "eu-west-1")

@@ -15,6 +15,7 @@ from exporter.config import (
     ComplianceConfig,
     Config,
     ConfigError,
+    OrganizationAccountsConfig,
     load_config,
     parse_config,
 )
@@ -92,8 +93,13 @@ def test_too_many_pack_names_are_rejected() -> None:
         ("accounts:\n  - region: us-east-1\n", "accounts[1].region", AccountConfig),
         ("compliance:\n  region: us-east-1\n", "compliance.region", ComplianceConfig),
         ("aggregators:\n  - regions: []\n", "aggregators[1].regions", AggregatorConfig),
+        (
+            "organization_accounts:\n  role: r\n",
+            "organization_accounts.role",
+            OrganizationAccountsConfig,
+        ),
     ],
-    ids=["top", "account", "compliance", "aggregator"],
+    ids=["top", "account", "compliance", "aggregator", "discovery"],
 )
 def test_the_known_keys_are_the_dataclass_fields(text: str, key: str, dataclass: type) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -201,3 +207,57 @@ def test_an_aggregator_in_a_region_only_another_account_reads_is_refused() -> No
         "c.yml:7: key 'aggregators[1].region': account 'a' is not read in region 'eu-west-1';"
         " add the region to its `regions`"
     )
+
+
+def test_organization_accounts_are_parsed() -> None:
+    config = load_config(str(FIXTURES / "organization-accounts.ok.yml"))
+
+    assert config.organization_accounts == OrganizationAccountsConfig(
+        role_name="conformance-pack-exporter",
+        external_id="an-external-id",
+        regions=("us-east-1", "eu-west-1"),
+        exclude=("111111111111",),
+        refresh_interval_seconds=3600.0,
+    )
+    assert config.base_account == AccountConfig(regions=("us-east-1", "eu-west-1"))
+
+
+def test_a_member_is_read_through_the_role_in_its_partition() -> None:
+    settings = OrganizationAccountsConfig(
+        role_name="audit/reader", external_id="x-id", duration_seconds=900, regions=("cn-north-1",)
+    )
+
+    member = settings.member("210987654321", "aws-cn")
+
+    assert member.role_arn == "arn:aws-cn:iam::210987654321:role/audit/reader"
+    assert (member.account_id, member.external_id, member.duration_seconds) == (
+        "210987654321",
+        "x-id",
+        900,
+    )
+    assert member.regions == ("cn-north-1",)
+
+
+def test_no_base_account_once_accounts_are_listed() -> None:
+    config = parse_config(
+        "regions: [us-east-1]\naccounts:\n  - profile: audit\n"
+        "organization_accounts: {role_name: reader}\n",
+        "c.yml",
+    )
+
+    assert config.base_account is None
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "accounts:\n  - role_arn: arn:aws:iam::111111111111:role/r\n    ",
+        "organization_accounts:\n  role_name: r\n  ",
+    ],
+)
+def test_an_invalid_external_id_is_never_quoted(where: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f"{where}external_id: 'secret value'\n", "c.yml")
+
+    assert "external id" in str(caught.value)
+    assert "secret" not in str(caught.value)

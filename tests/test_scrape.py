@@ -12,17 +12,18 @@ from collections.abc import Mapping, Sequence
 import pytest
 from prometheus_client.samples import Sample
 
-from exporter.aws.accounts import Account
+from exporter.aws.accounts import DISCOVERED, Account
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, UnknownTargetError
 from exporter.deadline import Deadline
-from exporter.metrics import LAST_SUCCESS, SCRAPE_DURATION, SCRAPE_SUCCESS, STATE
-from exporter.scrape import ReadPolicy, Scraper
+from exporter.metrics import ACCOUNTS, LAST_SUCCESS, SCRAPE_DURATION, SCRAPE_SUCCESS, STATE
+from exporter.scrape import Reading, ReadPolicy, Scraper
 from tests.collectors.test_status import OPERATION, stub_pages
 from tests.conftest import (
     ACCOUNT,
     STUBBED_REGIONS,
     exposition,
+    make_account,
     make_scraper,
     pack_status,
     parse_exposition,
@@ -356,3 +357,86 @@ def test_overlapping_reads_serve_each_series_once(known_targets, overlapping) ->
     ]
     assert samples[FAKE] == ([first[0], first[2]] if overlapping else first)
     assert len(samples[f"{FAKE}_own"]) == 2, "series of distinct targets are all kept"
+
+
+class EveryTargetCollector(FakeCollector):
+    """A fake collector that reads every target it is given."""
+
+    def targets(self, targets: Sequence[Target]) -> Sequence[Target]:
+        return targets
+
+
+def test_new_targets_keep_the_reads_of_unchanged_ones_and_drop_the_rest(known_targets) -> None:
+    collector = EveryTargetCollector(ReadPolicy(min_interval_seconds=3600))
+    kept, dropped = known_targets
+    scraper = fake_scraper([kept, dropped], collector)
+    before = served(scraper)
+    added = Target(kept.account, "ap-southeast-2")
+
+    scraper.set_targets([kept, added])
+    after = served(scraper)
+    scraper.close()
+
+    assert sorted(labels["region"] for labels, _ in before[FAKE]) == ["eu-west-1", "us-east-1"]
+    assert sorted(labels["region"] for labels, _ in after[FAKE]) == ["ap-southeast-2", "us-east-1"]
+    assert sorted(by_collector(after)) == [("fake", "ap-southeast-2"), ("fake", "us-east-1")]
+    assert collector.reads == 3, "the unchanged target was read again"
+    assert scraper.targets == (kept, added)
+
+
+class FakeReporter:
+    """Work outside the scrapes, reporting what the test sets."""
+
+    name = "discovery"
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self.last: tuple[Reading, float | None] | None = None
+
+    def last_reading(self) -> tuple[Reading, float | None] | None:
+        return self.last
+
+
+def test_a_reporter_is_served_in_metrics_and_the_snapshot_but_not_in_probes(known_targets) -> None:
+    scraper = fake_scraper(known_targets, FakeCollector(ReadPolicy()))
+    reporter = FakeReporter(known_targets[0].account)
+    scraper.add_reporter(reporter)
+    nothing_yet = served(scraper)
+    reporter.last = (Reading(ACCOUNT, "us-east-1", False, 0.25, {}, "AccessDenied"), 1234.5)
+
+    samples = served(scraper)
+    probed = parse_exposition(exposition(scraper.probe({"account": ACCOUNT}, Deadline.after(5))))
+    snapshot = scraper.snapshot()
+    scraper.close()
+
+    assert ("discovery", "us-east-1") not in by_collector(nothing_yet)
+    assert by_collector(samples)[("discovery", "us-east-1")] == 0.0
+    assert by_collector(samples, SCRAPE_DURATION)[("discovery", "us-east-1")] == 0.25
+    assert by_collector(samples, LAST_SUCCESS)[("discovery", "us-east-1")] == 1234.5
+    assert ("discovery", "us-east-1") not in by_collector(probed)
+    [shown] = [c for c in snapshot.collections if c.collector == "discovery"]
+    assert (shown.success, shown.error_code) == (False, "AccessDenied")
+
+
+def test_the_accounts_gauge_counts_accounts_by_source(known_targets) -> None:
+    account = known_targets[0].account
+    discovered = make_account(("us-east-1",))
+    discovered.source = DISCOVERED
+    scraper = fake_scraper(known_targets, FakeCollector(ReadPolicy()))
+    alone = served(scraper)
+
+    scraper.set_targets([*known_targets, Target(discovered, "us-east-1")])
+    both = served(scraper)
+    probed = parse_exposition(exposition(scraper.probe({"account": ACCOUNT}, Deadline.after(5))))
+    scraper.close()
+
+    assert account.source == "config"
+    assert dict((labels["source"], value) for labels, value in alone[ACCOUNTS]) == {
+        "config": 1.0,
+        "organization": 0.0,
+    }
+    assert dict((labels["source"], value) for labels, value in both[ACCOUNTS]) == {
+        "config": 1.0,
+        "organization": 1.0,
+    }
+    assert ACCOUNTS not in probed

@@ -5,12 +5,9 @@ unknown states).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
 from exporter.aws.accounts import Account
 from exporter.aws.hooks import ApiCallCounter
@@ -22,15 +19,6 @@ from exporter.scrape import Scraper
 from tests.conftest import ACCOUNT, make_account, scrape_samples
 
 MOTO_ACCOUNT = "123456789012"  # moto's default account
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def collect(account: Account, timeout: float = 10.0):

@@ -1,0 +1,253 @@
+"""exporter/discovery.py: which of an organisation's accounts are read, and how, driven through
+botocore's Stubber on the base credentials' Organizations and STS clients. The exporter process
+against moto's Organizations is in tests/test_discovery_integration.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.targets import Target, build_targets
+from exporter.collectors import IAM_ACTIONS
+from exporter.config import AccountConfig, Config, OrganizationAccountsConfig
+from exporter.discovery import AccountDiscovery, build_discovery
+from tests.conftest import ACCOUNT, fake_credentials_sessions, wait_for
+
+REGIONS = ("us-east-1", "eu-west-1")
+MEMBER_A, MEMBER_B, MEMBER_C = "210987654321", "333333333333", "444444444444"
+
+
+def listed(
+    account_id: str, state: str | None = "ACTIVE", status: str | None = None
+) -> dict[str, Any]:
+    """An account as ListAccounts returns it; `State` is the current field, `Status` the old."""
+    account: dict[str, Any] = {
+        "Id": account_id,
+        "Arn": f"arn:aws:organizations::{ACCOUNT}:account/o-example/{account_id}",
+        "Email": f"{account_id}@example.com",
+        "Name": f"account-{account_id}",
+        "JoinedMethod": "CREATED",
+        "JoinedTimestamp": datetime(2026, 1, 1, tzinfo=timezone.utc),
+    }
+    if state is not None:
+        account["State"] = state
+    if status is not None:
+        account["Status"] = status
+    return account
+
+
+class Discovery:
+    """A discovery as the CLI builds it, with its stubs and the target lists it applied."""
+
+    def __init__(self, config: Config) -> None:
+        sessions = fake_credentials_sessions()
+        counter = ApiCallCounter()
+        self.initial = build_targets(config, sessions, counter, IAM_ACTIONS, ())
+        self.applied: list[list[Target]] = []
+        built = build_discovery(
+            config,
+            self.initial,
+            sessions,
+            counter,
+            IAM_ACTIONS,
+            (),
+            lambda targets: self.applied.append(list(targets)),
+        )
+        assert isinstance(built, AccountDiscovery)
+        self.discovery = built
+        self.organizations = Stubber(built.account.organizations_client)
+        self.sts = Stubber(built.account.sts_client)
+        self.organizations.activate()
+        self.sts.activate()
+
+    def answer(self, *pages: Sequence[dict[str, Any]]) -> None:
+        """The next listing's pages."""
+        for index, page in enumerate(pages):
+            response: dict[str, Any] = {"Accounts": list(page)}
+            expected: dict[str, Any] = {"MaxResults": 20}
+            if index:
+                expected["NextToken"] = f"page-{index}"
+            if index < len(pages) - 1:
+                response["NextToken"] = f"page-{index + 1}"
+            self.organizations.add_response("list_accounts", response, expected)
+
+    def identity(self, account_id: str = ACCOUNT) -> None:
+        """The base credentials' GetCallerIdentity (asked once, ever)."""
+        self.sts.add_response(
+            "get_caller_identity",
+            {"Account": account_id, "Arn": f"arn:aws:iam::{account_id}:user/x", "UserId": "AIDX"},
+        )
+
+    def read(self) -> list[tuple[str, str, str]]:
+        """(account id, region, source) of the last list applied."""
+        return [
+            (target.account.account_id or "", target.region, target.account.source)
+            for target in self.applied[-1]
+        ]
+
+
+@pytest.fixture
+def make() -> Iterator[Any]:
+    made: list[Discovery] = []
+
+    def build(**config: Any) -> Discovery:
+        settings = {"role_name": "conformance-pack-exporter", **config.pop("discovery", {})}
+        full = Config(
+            regions=REGIONS, organization_accounts=OrganizationAccountsConfig(**settings), **config
+        )
+        made.append(Discovery(full))
+        return made[-1]
+
+    yield build
+    for discovery in made:
+        discovery.organizations.assert_no_pending_responses()
+        discovery.sts.assert_no_pending_responses()
+
+
+def test_active_accounts_are_read_over_every_page_and_nothing_else(make) -> None:
+    found = make()
+    found.identity()
+    found.answer(
+        [listed(MEMBER_B), listed(ACCOUNT), listed("555555555555", "SUSPENDED")],
+        [
+            listed(MEMBER_A, state=None, status="ACTIVE"),  # only the older field
+            listed("666666666666", "PENDING_CLOSURE"),
+            listed("777777777777", "CLOSED"),
+            listed("888888888888", "A_STATE_NEWER_THAN_BOTOCORE"),
+        ],
+    )
+
+    assert found.discovery.refresh()
+
+    assert found.read() == [
+        (ACCOUNT, "us-east-1", "organization"),
+        (ACCOUNT, "eu-west-1", "organization"),
+        (MEMBER_A, "us-east-1", "organization"),
+        (MEMBER_A, "eu-west-1", "organization"),
+        (MEMBER_B, "us-east-1", "organization"),
+        (MEMBER_B, "eu-west-1", "organization"),
+    ]
+
+
+def test_the_base_account_is_read_with_its_own_credentials_from_the_start(make) -> None:
+    found = make()
+    base = found.initial[0].account
+    found.identity()
+    found.answer([listed(ACCOUNT), listed(MEMBER_A)])
+
+    assert found.discovery.refresh()
+
+    assert [target.region for target in found.initial] == list(REGIONS)
+    assert found.discovery.account is base, "the listing account is the one read at start"
+    assert [t.account for t in found.applied[-1][:2]] == [base, base]
+    assert found.applied[-1][2].account is not base
+
+
+def test_configured_accounts_win_and_excluded_ones_are_not_read(make) -> None:
+    configured = AccountConfig(
+        name="audit",
+        role_arn=f"arn:aws:iam::{MEMBER_A}:role/own-role",
+        regions=("ap-southeast-2",),
+    )
+    found = make(accounts=(configured,), discovery={"exclude": (MEMBER_B,)})
+    found.identity()
+    found.answer([listed(ACCOUNT), listed(MEMBER_A), listed(MEMBER_B), listed(MEMBER_C)])
+
+    assert found.discovery.refresh()
+
+    assert found.read() == [
+        (MEMBER_A, "ap-southeast-2", "config"),
+        (ACCOUNT, "us-east-1", "organization"),
+        (ACCOUNT, "eu-west-1", "organization"),
+        (MEMBER_C, "us-east-1", "organization"),
+        (MEMBER_C, "eu-west-1", "organization"),
+    ]
+    assert found.applied[-1][0] is found.initial[0], "the configured target is kept as it is"
+
+
+def test_discovery_regions_apply_to_discovered_accounts_only(make) -> None:
+    found = make(discovery={"regions": ("eu-central-1",)})
+    found.identity()
+    found.answer([listed(ACCOUNT), listed(MEMBER_A)])
+
+    assert found.discovery.refresh()
+
+    assert found.read() == [
+        (ACCOUNT, "eu-central-1", "organization"),
+        (MEMBER_A, "eu-central-1", "organization"),
+    ]
+
+
+def test_a_closed_account_stops_and_a_new_one_starts_the_rest_are_kept(make) -> None:
+    found = make()
+    found.identity()
+    found.answer([listed(ACCOUNT), listed(MEMBER_A), listed(MEMBER_B)])
+    found.answer([listed(ACCOUNT), listed(MEMBER_A, "SUSPENDED"), listed(MEMBER_C)])
+    found.answer([listed(ACCOUNT), listed(MEMBER_C)])
+
+    assert found.discovery.refresh()
+    first = {t.account.account_id: t.account for t in found.applied[-1]}
+    assert found.discovery.refresh()
+    second = {t.account.account_id: t.account for t in found.applied[-1]}
+    assert found.discovery.refresh()
+    third = {t.account.account_id: t.account for t in found.applied[-1]}
+
+    assert sorted(first) == [ACCOUNT, MEMBER_A, MEMBER_B]
+    assert sorted(second) == [ACCOUNT, MEMBER_C]
+    assert third == second, "an unchanged account keeps its credentials and clients"
+    assert second[ACCOUNT] is first[ACCOUNT]
+
+
+def test_a_failed_listing_keeps_the_last_list_and_reports_it(make, caplog) -> None:
+    found = make()
+    found.identity()
+    found.answer([listed(ACCOUNT), listed(MEMBER_A)])
+    found.organizations.add_client_error(
+        "list_accounts", "AccessDeniedException", http_status_code=400
+    )
+
+    assert found.discovery.refresh()
+    good = found.discovery.last_reading()
+    assert not found.discovery.refresh()
+    failed = found.discovery.last_reading()
+
+    assert len(found.applied) == 1, "a failed listing applied a list"
+    assert good is not None
+    assert failed is not None
+    assert (good[0].success, good[0].account_id, good[0].region) == (True, ACCOUNT, "us-east-1")
+    assert (failed[0].success, failed[0].error_code) == (False, "AccessDeniedException")
+    assert failed[1] == good[1], "the last success is still the first listing's"
+    assert "account discovery failed" in caplog.text
+
+
+def test_an_unknown_base_account_id_fails_the_listing_rather_than_read_it_twice(make) -> None:
+    found = make()
+    found.sts.add_client_error("get_caller_identity", "AccessDenied")
+    found.answer([listed(ACCOUNT), listed(MEMBER_A)])
+
+    assert not found.discovery.refresh()
+
+    reading = found.discovery.last_reading()
+    assert reading is not None
+    assert reading[0].error_code == "unknown_account_id"
+    assert found.applied == []
+
+
+def test_the_first_listing_makes_discovery_ready_whatever_its_outcome(make) -> None:
+    found = make(discovery={"refresh_interval_seconds": 3600})
+    found.organizations.add_client_error("list_accounts", "AccessDeniedException")
+
+    assert not found.discovery.ready
+    found.discovery.start()
+    wait_for(lambda: found.discovery.ready, 10, "the first listing", interval=0.01)
+    found.discovery.close()
+
+    reading = found.discovery.last_reading()
+    assert reading is not None
+    assert not reading[0].success

@@ -159,17 +159,24 @@ def make_account(
 
 
 @pytest.fixture
-def moto_url() -> Iterator[str]:
+def moto_server() -> Iterator[ThreadedMotoServer]:
     """moto's server mode on loopback, for what it implements (Organizations), starting empty:
-    moto keeps its fakes per process, so a test must not see an earlier one's."""
+    moto keeps its fakes per process, so a test must not see an earlier one's. A test may stop
+    it early (stopping twice is harmless)."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    with urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")):
+    reset = urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(reset):
         pass
-    yield url
+    yield server
     server.stop()
+
+
+@pytest.fixture
+def moto_url(moto_server: ThreadedMotoServer) -> str:
+    host, port = moto_server.get_host_and_port()
+    return f"http://{host}:{port}"
 
 
 STUBBED_REGIONS = ("us-east-1", "eu-west-1")

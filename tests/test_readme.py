@@ -8,7 +8,7 @@ import shlex
 from dataclasses import fields
 
 from exporter import metrics
-from exporter.config import AccountConfig, ComplianceConfig, Config
+from exporter.config import AccountConfig, ComplianceConfig, Config, OrganizationAccountsConfig
 from tests.conftest import REPO
 
 DOCS = REPO / "docs"
@@ -26,6 +26,7 @@ METRIC_NAMES = sorted(
         *metrics.COMPLIANCE_HELP,
         *metrics.SELF_HELP,
         f"{metrics.API_REQUESTS}_total",
+        metrics.ACCOUNTS,
         metrics.BUILD_INFO,
     }
 )
@@ -73,7 +74,12 @@ def test_policy_in_the_security_doc_is_the_shipped_policy() -> None:
 
 
 def test_every_config_key_is_documented() -> None:
-    for field in (*fields(Config), *fields(AccountConfig), *fields(ComplianceConfig)):
+    for field in (
+        *fields(Config),
+        *fields(AccountConfig),
+        *fields(ComplianceConfig),
+        *fields(OrganizationAccountsConfig),
+    ):
         assert f"| `{field.name}` |" in CONFIGURATION, f"docs/configuration.md: {field.name}"
 
 

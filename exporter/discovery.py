@@ -95,6 +95,7 @@ class AccountDiscovery:
                     "region": region,
                     "error_code": code,
                 },
+                exc_info=log.isEnabledFor(logging.DEBUG),
             )
             failed = Reading(
                 self.account.account_id or "", region, False, time.monotonic() - started, {}, code

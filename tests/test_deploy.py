@@ -9,19 +9,23 @@
 - deploy/generate_rules.py: with the defaults it reproduces the shipped rule file and
   PrometheusRule byte for byte; it refuses bad arguments (exit 2, no traceback) and a rule
   file it cannot rewrite. Its output for another site is checked in tests/test_alerts.py.
-- deploy/iam/: the policy grants exactly `exporter.aws.IAM_ACTIONS`, and the trust policies
+- deploy/iam/: the policy grants exactly `exporter.collectors.IAM_ACTIONS`, and the trust policies
   agree with the ServiceAccount and with each other.
+- deploy/stackset/: the member-account role template parses as plain YAML, refers only to what
+  it defines, grants exactly the read actions, trusts the exporter's role as the example trust
+  policy does (external id only when given, NoEcho), and is the role the exporter assumes.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -34,7 +38,14 @@ import yaml
 from deploy.generate_rules import GenerationError, Site, customize, render_prometheusrule
 from exporter.cli import parse_args
 from exporter.collectors import IAM_ACTIONS
-from exporter.config import EXTERNAL_ID_PATTERN, ROLE_ARN_PATTERN, ConfigError, parse_config
+from exporter.config import (
+    EXTERNAL_ID_PATTERN,
+    ROLE_ARN_PATTERN,
+    ROLE_NAME_PATTERN,
+    ConfigError,
+    OrganizationAccountsConfig,
+    parse_config,
+)
 from exporter.http import parse_listen_address
 from tests.conftest import REPO, run_tool
 from tests.test_alerts import RUNBOOK_URL_PREFIX, amtool, promtool
@@ -772,6 +783,341 @@ def test_irsa_trust_policy_names_the_service_account() -> None:
     }
     role_arn = service_account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
     assert role_arn.split(":")[4] == account, "the role and the OIDC provider share an account"
+
+
+# ---------------------------------------------------------------------------------------
+# StackSet
+
+STACKSET_TEMPLATE = REPO / "deploy" / "stackset" / "member-role.yaml"
+# What a member account's role may do: the reads. Listing the organisation and assuming roles
+# are for the exporter's own principal only.
+MEMBER_ACTIONS = (
+    IAM_ACTIONS
+    - {"sts:AssumeRole"}
+    - {action for action in IAM_ACTIONS if action.startswith("organizations:")}
+)
+PSEUDO_PARAMETERS = frozenset(
+    {
+        *("AWS::AccountId", "AWS::NoValue", "AWS::NotificationARNs", "AWS::Partition"),
+        *("AWS::Region", "AWS::StackId", "AWS::StackName", "AWS::URLSuffix"),
+    }
+)
+NO_VALUE = object()  # what `Ref: AWS::NoValue` renders to: the key or item disappears
+# The role name every example uses: README.md, docs/, deploy/iam/policy.json.
+DOCUMENTED_ROLE_NAME = "conformance-pack-exporter"
+SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+
+
+def member_template() -> dict[str, Any]:
+    """deploy/stackset/member-role.yaml, as a plain YAML parser reads it (no `!Ref` tags)."""
+    document = load_yaml(STACKSET_TEMPLATE)
+    assert isinstance(document, dict)
+    return document
+
+
+def reader_role() -> dict[str, Any]:
+    """The properties of the template's role."""
+    (role,) = [
+        resource
+        for resource in member_template()["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Role"
+    ]
+    return dict(role["Properties"])
+
+
+def parameter(name: str) -> dict[str, Any]:
+    """One parameter declaration of the template."""
+    parameters = member_template()["Parameters"]
+    assert name in parameters, f"the template has no parameter {name}"
+    return dict(parameters[name])
+
+
+def render(node: Any, template: dict[str, Any], values: Mapping[str, str]) -> Any:
+    """`node` as CloudFormation deploys it with these parameter values (defaults for the
+    rest): Ref, Fn::If, Fn::Not, Fn::Equals and condition names resolved, AWS::NoValue
+    dropped. Any other function fails the test rather than pass through unrendered."""
+    if isinstance(node, list):
+        items = [render(item, template, values) for item in node]
+        return [item for item in items if item is not NO_VALUE]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Ref"}:
+        name = node["Ref"]
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        declared = template["Parameters"][name]
+        assert name in values or "Default" in declared, f"no value for parameter {name}"
+        return values.get(name, declared.get("Default"))
+    if set(node) == {"Fn::If"}:
+        condition, if_true, if_false = node["Fn::If"]
+        chosen = if_true if holds(condition, template, values) else if_false
+        return render(chosen, template, values)
+    if set(node) == {"Fn::Not"}:
+        (operand,) = node["Fn::Not"]
+        return not render(operand, template, values)
+    if set(node) == {"Fn::Equals"}:
+        left, right = node["Fn::Equals"]
+        return render(left, template, values) == render(right, template, values)
+    if set(node) == {"Condition"} and isinstance(node["Condition"], str):
+        return holds(node["Condition"], template, values)
+    functions = sorted(key for key in node if key.startswith("Fn::"))
+    assert not functions, f"render() does not know {functions}"
+    rendered = {key: render(value, template, values) for key, value in node.items()}
+    return {key: value for key, value in rendered.items() if value is not NO_VALUE}
+
+
+def holds(condition: str, template: dict[str, Any], values: Mapping[str, str]) -> bool:
+    """Whether a condition of the template is true with these parameter values."""
+    return bool(render(template["Conditions"][condition], template, values))
+
+
+def template_references(node: Any, where: str = "") -> Iterator[tuple[str, str, str]]:
+    """(kind, name, where) of each name a template node refers to: "Ref" (a parameter,
+    resource or pseudo parameter), "Condition" or "Resource" (Fn::GetAtt, `${X.Attr}`)."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from template_references(item, f"{where}[{index}]")
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        path = f"{where}.{key}" if where else key
+        if key == "Ref":
+            yield "Ref", value, path
+        elif key == "Fn::If":
+            yield "Condition", value[0], path
+            yield from template_references(value[1:], path)
+        elif key == "Condition" and isinstance(value, str):
+            yield "Condition", value, path
+        elif key == "Fn::GetAtt":
+            resource = value[0] if isinstance(value, list) else value.split(".")[0]
+            yield "Resource", resource, path
+        elif key == "Fn::Sub":
+            text, local = (value, {}) if isinstance(value, str) else (value[0], value[1])
+            for variable in SUB_VARIABLE.findall(text):
+                if variable in local:
+                    continue
+                name, dot, _ = variable.partition(".")
+                yield ("Resource" if dot else "Ref"), name, path
+            yield from template_references(local, path)
+        else:
+            yield from template_references(value, path)
+
+
+def undefined_names(template: dict[str, Any]) -> list[str]:
+    """Each reference to a parameter, condition or resource the template does not define."""
+    resources = set(template.get("Resources", {}))
+    defined = {
+        "Ref": set(template.get("Parameters", {})) | resources | PSEUDO_PARAMETERS,
+        "Condition": set(template.get("Conditions", {})),
+        "Resource": resources,
+    }
+    return [
+        f"{where}: {kind} {name!r} is not defined"
+        for kind, name, where in template_references(template)
+        if name not in defined[kind]
+    ]
+
+
+def unused_names(template: dict[str, Any]) -> list[str]:
+    """The parameters and conditions nothing refers to."""
+    used = {name for _, name, _ in template_references(template)}
+    declared = [*template.get("Parameters", {}), *template.get("Conditions", {})]
+    return [name for name in declared if name not in used]
+
+
+def test_stackset_template_is_plain_yaml_with_one_role() -> None:
+    template = member_template()  # yaml.safe_load refuses the short `!Ref` tags
+    assert template["AWSTemplateFormatVersion"] == "2010-09-09"
+    assert [resource["Type"] for resource in template["Resources"].values()] == ["AWS::IAM::Role"]
+    (output,) = template["Outputs"].values()
+    (role_id,) = template["Resources"]
+    assert output["Value"] == {"Fn::GetAtt": [role_id, "Arn"]}
+
+
+def test_stackset_template_refers_only_to_what_it_defines() -> None:
+    template = member_template()
+    assert not undefined_names(template)
+    assert not unused_names(template)
+
+
+def test_template_reference_check_catches_undefined_and_unused_names() -> None:
+    template = {
+        "Parameters": {"Name": {"Type": "String"}, "Spare": {"Type": "String"}},
+        "Conditions": {
+            "HasName": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Name"}, ""]}]},
+            "Both": {"Fn::And": [{"Condition": "HasName"}, {"Condition": "Missing"}]},
+        },
+        "Resources": {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Condition": "Nowhere",
+                "Properties": {
+                    "RoleName": {"Fn::If": ["HasNam", {"Ref": "Name"}, {"Ref": "AWS::NoValue"}]},
+                    "Path": {"Ref": "Pathh"},
+                    "Description": {
+                        "Fn::Sub": [
+                            "${Name} ${AWS::Region} ${Gone} ${!Literal} ${Role.Arn} ${Local}",
+                            {"Local": {"Fn::GetAtt": "Ghost.Arn"}},
+                        ]
+                    },
+                },
+            }
+        },
+        "Outputs": {"Arn": {"Value": {"Fn::GetAtt": ["Rol", "Arn"]}}},
+    }
+    assert undefined_names(template) == [
+        "Conditions.Both.Fn::And[1].Condition: Condition 'Missing' is not defined",
+        "Resources.Role.Condition: Condition 'Nowhere' is not defined",
+        "Resources.Role.Properties.RoleName.Fn::If: Condition 'HasNam' is not defined",
+        "Resources.Role.Properties.Path.Ref: Ref 'Pathh' is not defined",
+        "Resources.Role.Properties.Description.Fn::Sub: Ref 'Gone' is not defined",
+        "Resources.Role.Properties.Description.Fn::Sub.Local.Fn::GetAtt:"
+        " Resource 'Ghost' is not defined",
+        "Outputs.Arn.Value.Fn::GetAtt: Resource 'Rol' is not defined",
+    ]
+    assert unused_names(template) == ["Spare", "Both"]
+
+
+def test_stackset_role_grants_exactly_the_member_reads() -> None:
+    assert {"config:DescribeConformancePackStatus", "sts:GetCallerIdentity"} <= MEMBER_ACTIONS
+    role = reader_role()
+    assert "ManagedPolicyArns" not in role, "only the inline policy may grant anything"
+    (policy,) = role["Policies"]
+    document = render(policy["PolicyDocument"], member_template(), {})
+    assert document["Version"] == "2012-10-17"
+    actions = []
+    for statement in document["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}
+        assert as_list(statement["Resource"]) == ["*"]
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, f"{action}: name the actions"
+            actions.append(action)
+    assert len(actions) == len(set(actions)), "an action is listed twice"
+    assert set(actions) == MEMBER_ACTIONS
+
+
+def test_stackset_role_trusts_the_exporter_role_as_the_example_trust_policy_does() -> None:
+    template = member_template()
+    trust = reader_role()["AssumeRolePolicyDocument"]
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"AWS": {"Ref": "ExporterRoleArn"}}
+    # Rendered with the example's principal and external id, it is the example.
+    example = load_json(IAM_DIR / "trust-policy.json")
+    example_statement = trust_statement(IAM_DIR / "trust-policy.json")
+    (external_id,) = as_list(example_statement["Condition"]["StringEquals"]["sts:ExternalId"])
+    values = {"ExporterRoleArn": example_statement["Principal"]["AWS"], "ExternalId": external_id}
+    assert render(trust, template, values) == example
+    # Without an external id, the same statement without its condition.
+    without = render(trust, template, {**values, "ExternalId": ""})
+    (example_statement_without,) = without["Statement"]
+    assert example_statement_without == {
+        key: value for key, value in example_statement.items() if key != "Condition"
+    }
+
+
+def test_stackset_external_id_is_no_echo_and_applied_only_when_given() -> None:
+    template = member_template()
+    external_id = parameter("ExternalId")
+    assert external_id["NoEcho"] is True
+    assert external_id["Default"] == ""
+    (statement,) = reader_role()["AssumeRolePolicyDocument"]["Statement"]
+    assert set(statement["Condition"]) == {"Fn::If"}
+    condition, if_given, if_empty = statement["Condition"]["Fn::If"]
+    assert if_given == {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}
+    assert if_empty == {"Ref": "AWS::NoValue"}
+    assert holds(condition, template, {"ExporterRoleArn": "x", "ExternalId": "ab"})
+    assert not holds(condition, template, {"ExporterRoleArn": "x", "ExternalId": ""})
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "ab", "conformance-pack-exporter-example", "a", "has space", "x" * 1225, "a\nb", "é!"],
+)
+def test_stackset_external_id_pattern_is_the_configs_or_empty(value: str) -> None:
+    pattern = re.compile(parameter("ExternalId")["AllowedPattern"])
+    expected = value == "" or EXTERNAL_ID_PATTERN.fullmatch(value) is not None
+    assert (pattern.fullmatch(value) is not None) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "arn:aws:iam::111111111111:role/conformance-pack-exporter",
+        "arn:aws-cn:iam::111111111111:role/path/exporter",
+        "arn:aws:iam::111111111111:root",
+        "arn:aws:iam::111111111111:user/exporter",
+        "arn:aws:iam::11111111111:role/exporter",
+        "*",
+    ],
+)
+def test_stackset_exporter_role_arn_pattern_is_the_configs(value: str) -> None:
+    pattern = re.compile(parameter("ExporterRoleArn")["AllowedPattern"])
+    assert (pattern.fullmatch(value) is not None) == (ROLE_ARN_PATTERN.fullmatch(value) is not None)
+
+
+def test_stackset_accepts_the_example_exporter_roles() -> None:
+    pattern = re.compile(parameter("ExporterRoleArn")["AllowedPattern"])
+    service_account = manifests()["ServiceAccount"]
+    irsa_role = service_account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert pattern.fullmatch(irsa_role)
+    assert pattern.fullmatch(trust_statement(IAM_DIR / "trust-policy.json")["Principal"]["AWS"])
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "accepted"),
+    [
+        ("/", "conformance-pack-exporter", True),
+        ("/monitoring/", "conformance-pack-exporter", True),
+        ("/a/b/", "reader", True),
+        ("monitoring/", "reader", False),
+        ("/monitoring", "reader", False),
+        ("", "reader", False),
+        ("/", "path/reader", False),
+        ("/", "x" * 65, False),
+    ],
+)
+def test_stackset_role_is_the_one_the_exporter_assumes(
+    path: str, name: str, accepted: bool
+) -> None:
+    path_ok = re.fullmatch(parameter("RolePath")["AllowedPattern"], path) is not None
+    name_ok = re.fullmatch(parameter("RoleName")["AllowedPattern"], name) is not None
+    assert (path_ok and name_ok) == accepted
+    if not accepted:
+        return
+    template = member_template()
+    values = {"ExporterRoleArn": "x", "RolePath": path, "RoleName": name}
+    role = render(reader_role(), template, values)
+    role_name = role["Path"].removeprefix("/") + role["RoleName"]  # as the config names it
+    assert ROLE_NAME_PATTERN.fullmatch(role_name)
+    member = OrganizationAccountsConfig(role_name=role_name).member("222222222222", "aws")
+    # IAM's ARN of a role is arn:aws:iam::<account>:role<Path><RoleName>.
+    assert member.role_arn == f"arn:aws:iam::222222222222:role{role['Path']}{role['RoleName']}"
+
+
+def test_stackset_defaults_are_the_documented_role_and_what_the_policy_may_assume() -> None:
+    role = render(reader_role(), member_template(), {"ExporterRoleArn": "x"})
+    role_name = role["Path"].removeprefix("/") + role["RoleName"]
+    assert role_name == DOCUMENTED_ROLE_NAME
+    documents = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    documented = [
+        match
+        for document in documents
+        for match in re.findall(r"^\s*role_name:\s*(\S+)", document.read_text("utf-8"), re.M)
+    ]
+    assert documented, "no `role_name:` example in README.md or docs/"
+    assert set(documented) == {role_name}
+    member = OrganizationAccountsConfig(role_name=role_name).member("222222222222", "aws")
+    assumable = [
+        resource
+        for statement in statements(IAM_DIR / "policy.json")
+        if "sts:AssumeRole" in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    ]
+    assert any(fnmatch.fnmatchcase(member.role_arn, resource) for resource in assumable)
+    duration = OrganizationAccountsConfig(role_name=role_name).duration_seconds
+    assert role["MaxSessionDuration"] >= duration, "the role refuses the default session"
 
 
 # ---------------------------------------------------------------------------------------

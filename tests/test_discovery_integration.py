@@ -65,7 +65,7 @@ def serve(
     path = tmp_path / "config.yml"
     path.write_text(f"compliance: {{enabled: false}}\n{config}")
     env = aws_env(simulator.url, AWS_ENDPOINT_URL_ORGANIZATIONS=moto_url)
-    process: ExporterProcess = exporter_factory([f"--config.file={path}"], env)
+    process: ExporterProcess = exporter_factory([f"--config.file={path}", "--log.level=debug"], env)
     return process
 
 
@@ -168,7 +168,7 @@ def test_an_organisation_is_read_without_a_line_per_account(
         (role(locked), EXTERNAL_ID),
         (role(audit, "own-role"), None),
     }, "the base account is read without a role, the excluded one not at all"
-    assert not [line for line in process.log_lines if EXTERNAL_ID in line]
+    assert not [line for line in process.log_lines if EXTERNAL_ID in line], "even at debug level"
 
     # /sd and /probe know the discovered accounts.
     status, _, body = process.get("/sd")

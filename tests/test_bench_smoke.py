@@ -38,3 +38,36 @@ def test_soak_prints_its_figures() -> None:
         assert re.match(pattern, line), line
     fds = re.findall(r"\d+", lines[3])
     assert fds[0] == fds[1], "file descriptors leaked during 50 scrapes"
+
+
+ORGANIZATION_FIGURES = [
+    r"^simulator latency 40 ms in its own process; 20 accounts x 2 regions x 5 packs of 4 rules;"
+    r" concurrency 64; \d+ CPUs; calls per refresh, seconds as median \(min-max\) of 1$",
+    r"^ +direct: 280 calls \(ListConformancePackComplianceScores 40,"
+    r" GetConformancePackComplianceSummary 40, DescribeConformancePackCompliance 200\),"
+    r" 20 AssumeRole on the first refresh; wall [\d.]+ s \([\d.]+-[\d.]+\), first [\d.]+ s;"
+    r" CPU [\d.]+ s \([\d.]+-[\d.]+\), simulator CPU [\d.]+ s; 200 pack series, 800 rule series$",
+    r"^aggregator: 2 calls \(DescribeAggregateComplianceByConformancePacks 2\),"
+    r" 1 AssumeRole on the first refresh; wall [\d.]+ s \([\d.]+-[\d.]+\), first [\d.]+ s;"
+    r" CPU [\d.]+ s \([\d.]+-[\d.]+\), simulator CPU [\d.]+ s; 200 pack series, 0 rule series$",
+    r"^same series both ways: 1200 samples of aws_config_conformance_pack_compliance and"
+    r" aws_config_conformance_pack_rules$",
+    r"^direct/aggregator: calls 140\.0x, wall [\d.]+x, CPU [\d.]+x$",
+]
+
+
+def test_organization_bench_prints_its_figures() -> None:
+    """bench/organization.py --quick: both ways serve the same series, with the fewest calls."""
+    result = subprocess.run(
+        [sys.executable, "bench/organization.py", "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(ORGANIZATION_FIGURES), result.stdout
+    for pattern, line in zip(ORGANIZATION_FIGURES, lines, strict=True):
+        assert re.match(pattern, line), line

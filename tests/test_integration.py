@@ -160,10 +160,15 @@ def test_every_row_of_the_metric_contract(exporter, simulator) -> None:
     assert all(
         v > 0 for v in by_region(samples, "aws_config_exporter_scrape_duration_seconds").values()
     )
+    exporter_wide = {"aws_config_exporter_build_info", "aws_config_exporter_accounts"}
     for name, series in samples.items():
-        if name.startswith("aws_config_") and name != "aws_config_exporter_build_info":
+        if name.startswith("aws_config_") and name not in exporter_wide:
             assert all(labels["account_id"] == ACCOUNT for labels, _ in series), name
     assert len(samples["aws_config_exporter_build_info"]) == 1
+    accounts = {
+        labels["source"]: value for labels, value in samples["aws_config_exporter_accounts"]
+    }
+    assert accounts == {"config": 1.0, "organization": 0.0}
 
 
 def test_api_calls_are_the_minimum_and_counted(exporter, simulator) -> None:
@@ -325,6 +330,7 @@ def test_http_routes_of_the_real_server(exporter) -> None:
     process = exporter()
     assert process.get("/")[0] == 200
     assert process.get("/-/healthy")[2] == b"Healthy\n"
+    process.wait_for_log(r'msg="warmed up"')
     assert process.get("/-/ready")[0] == 200
     assert process.get("/nope")[0] == 404
 

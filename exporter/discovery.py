@@ -21,6 +21,7 @@ from exporter.aws.targets import NO_REGION, Target
 from exporter.config import AccountConfig, Config, OrganizationAccountsConfig
 from exporter.deadline import Deadline
 from exporter.scrape import Reading
+from exporter.warm_up import WarmUp
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,18 @@ class AccountDiscovery:
         make_account: Callable[[AccountConfig], Account],
         apply: Callable[[Sequence[Target]], None],
         partition: str,
+        concurrency: int = 64,
     ) -> None:
         """`account` holds the base credentials: it lists the accounts, and is read itself
-        when listed. `configured` are the targets of `accounts`; `apply` takes each new list."""
+        when listed. `configured` are the targets of `accounts`; `apply` takes each new list.
+        New accounts are warmed up `concurrency` at a time before they are applied."""
         self.account = account
         self._settings = settings
         self._configured = tuple(configured)
         self._make_account = make_account
         self._apply = apply
         self._partition = partition
+        self._concurrency = concurrency
         self._discovered: dict[str, Account] = {}
         self._last: tuple[Reading, float | None] | None = None
         self._last_success_at: float | None = None
@@ -84,6 +88,11 @@ class AccountDiscovery:
                 self.account.organizations_client, Deadline.after(LISTING_SECONDS)
             )
             discovered = self._accounts(account_ids)
+            # Making a new account's clients and assuming its role cost tens of ms of CPU
+            # each: here, rather than in the budget of the first scrape that reads it.
+            new = [a for i, a in discovered.items() if i not in self._discovered]
+            if new:
+                WarmUp(new, self._concurrency).run()
             self._apply(self._targets(discovered))
         except Exception as error:
             code = error_code(error)
@@ -190,5 +199,11 @@ def build_discovery(
     else:  # the base credentials' account is read from the start, before the first listing
         base, configured = targets[0].account, ()
     return AccountDiscovery(
-        settings, base, configured, make_account, apply, sessions.partition(regions[0])
+        settings,
+        base,
+        configured,
+        make_account,
+        apply,
+        sessions.partition(regions[0]),
+        config.concurrency,
     )

@@ -30,9 +30,10 @@ class WarmUp:
 
     def start(self) -> None:
         """Warm the accounts on daemon threads; the caller goes on serving meanwhile."""
-        threading.Thread(target=self._run, name="warm-up", daemon=True).start()
+        threading.Thread(target=self.run, name="warm-up", daemon=True).start()
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """Warm the accounts and return once each has succeeded or failed."""
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="warm-up") as pool:
             list(pool.map(self._warm, self._accounts))
         self._done.set()

@@ -17,6 +17,7 @@ from exporter.aws.targets import Target, build_targets
 from exporter.collectors import IAM_ACTIONS
 from exporter.config import AccountConfig, Config, OrganizationAccountsConfig
 from exporter.discovery import AccountDiscovery, build_discovery
+from exporter.simulator import ConfigSimulator
 from tests.conftest import ACCOUNT, fake_credentials_sessions, wait_for
 
 REGIONS = ("us-east-1", "eu-west-1")
@@ -45,8 +46,9 @@ def listed(
 class Discovery:
     """A discovery as the CLI builds it, with its stubs and the target lists it applied."""
 
-    def __init__(self, config: Config) -> None:
-        sessions = fake_credentials_sessions()
+    def __init__(self, config: Config, simulator: ConfigSimulator) -> None:
+        """Members' roles are assumed through `simulator` when they are warmed up."""
+        sessions = fake_credentials_sessions(simulator.url)
         counter = ApiCallCounter()
         self.initial = build_targets(config, sessions, counter, IAM_ACTIONS, ())
         self.applied: list[list[Target]] = []
@@ -93,7 +95,13 @@ class Discovery:
 
 
 @pytest.fixture
-def make() -> Iterator[Any]:
+def simulator() -> Iterator[ConfigSimulator]:
+    with ConfigSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+def make(simulator: ConfigSimulator) -> Iterator[Any]:
     made: list[Discovery] = []
 
     def build(**config: Any) -> Discovery:
@@ -101,7 +109,7 @@ def make() -> Iterator[Any]:
         full = Config(
             regions=REGIONS, organization_accounts=OrganizationAccountsConfig(**settings), **config
         )
-        made.append(Discovery(full))
+        made.append(Discovery(full, simulator))
         return made[-1]
 
     yield build
@@ -184,7 +192,7 @@ def test_discovery_regions_apply_to_discovered_accounts_only(make) -> None:
     ]
 
 
-def test_a_closed_account_stops_and_a_new_one_starts_the_rest_are_kept(make) -> None:
+def test_a_closed_account_stops_and_a_new_one_starts_the_rest_are_kept(make, simulator) -> None:
     found = make()
     found.identity()
     found.answer([listed(ACCOUNT), listed(MEMBER_A), listed(MEMBER_B)])
@@ -200,6 +208,8 @@ def test_a_closed_account_stops_and_a_new_one_starts_the_rest_are_kept(make) -> 
 
     assert sorted(first) == [ACCOUNT, MEMBER_A, MEMBER_B]
     assert sorted(second) == [ACCOUNT, MEMBER_C]
+    assumed = [call.role_arn.split(":")[4] for call in simulator.assume_role_calls]
+    assert sorted(assumed) == [MEMBER_A, MEMBER_B, MEMBER_C], "each new account warmed once"
     assert third == second, "an unchanged account keeps its credentials and clients"
     assert second[ACCOUNT] is first[ACCOUNT]
 

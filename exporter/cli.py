@@ -19,7 +19,7 @@ from exporter import __version__
 from exporter.aws.accounts import Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import build_targets, discovery_labels
-from exporter.collectors import IAM_ACTIONS, build_collectors
+from exporter.collectors import COLLECTOR_NAMES, IAM_ACTIONS, build_collectors
 from exporter.config import Config, ConfigError, load_config
 from exporter.discovery import build_discovery
 from exporter.http import make_app, make_server, parse_listen_address
@@ -137,7 +137,9 @@ def run(argv: Sequence[str]) -> int:
         sessions, default_regions = _demo_sessions(stack) if args.demo else _aws_sessions()
         counter = ApiCallCounter()
         collectors = build_collectors(config, sessions.base.get_service_model("config"))
-        scraper = Scraper(collectors, (), counter, concurrency=config.concurrency)
+        scraper = Scraper(
+            collectors, (), counter, concurrency=config.concurrency, names=COLLECTOR_NAMES
+        )
         try:
             targets = build_targets(config, sessions, counter, IAM_ACTIONS, default_regions)
             discovery = build_discovery(

@@ -12,7 +12,7 @@ import gzip
 import json
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIServer
@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-Scrape = Callable[[Deadline], list[Metric]]
+# A scrape gets the deadline and the `collect[]` collector names (none: every collector);
+# LookupError means an unknown name.
+Scrape = Callable[[Deadline, Sequence[str]], list[Metric]]
 # A probe gets the query parameters and the scrape deadline; LookupError means a bad target.
 Probe = Callable[[dict[str, str], Deadline], list[Metric]]
 # Discovery lists one label set per target (its `__param_*` and target labels).
@@ -76,7 +78,11 @@ def make_app(
     default_timeout_seconds: float = 10.0,
     timeout_offset_seconds: float = 0.5,
 ) -> WSGIApp:
-    """The exporter's WSGI app; `scrape(deadline)` returns the families to expose.
+    """The exporter's WSGI app; `scrape(deadline, collectors)` returns the families to expose.
+
+    `collectors` are the telemetry path's `collect[]` parameters (repeatable, as in
+    node_exporter): only those collectors are read, so one job can watch, say, account
+    discovery without reading every target. An unknown one answers 400.
 
     `probe` serves `/probe?account=...&region=...` (the multi-target pattern): a LookupError
     from it is the client's mistake and answers 400 before any AWS call. `status()` returns
@@ -121,18 +127,20 @@ def make_app(
                 environ.get(TIMEOUT_HEADER), default_timeout_seconds, timeout_offset_seconds
             )
         )
-        if path == telemetry_path:
-            families = scrape(deadline)
-        else:
-            assert probe is not None
-            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-            if any(len(values) > 1 for values in query.values()):
-                return _respond(start_response, method, "400 Bad Request", b"repeated parameter\n")
-            try:
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        try:
+            if path == telemetry_path:
+                families = scrape(deadline, query.get("collect[]", []))
+            else:
+                assert probe is not None
+                if any(len(values) > 1 for values in query.values()):
+                    return _respond(
+                        start_response, method, "400 Bad Request", b"repeated parameter\n"
+                    )
                 families = probe({name: values[0] for name, values in query.items()}, deadline)
-            except LookupError as error:
-                message = f"{error.args[0] if error.args else error}\n".encode()
-                return _respond(start_response, method, "400 Bad Request", message)
+        except LookupError as error:
+            message = f"{error.args[0] if error.args else error}\n".encode()
+            return _respond(start_response, method, "400 Bad Request", message)
         encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
         body = encoder(families)
         headers = []

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -160,6 +160,10 @@ class _Slot:
         )
 
 
+class UnknownCollectorError(LookupError):
+    """`collect[]` named a collector the exporter does not run."""
+
+
 class Scraper:
     """Runs every collector over its targets for each scrape, within the scrape's deadline."""
 
@@ -170,8 +174,12 @@ class Scraper:
         counter: ApiCallCounter,
         *,
         concurrency: int = 64,
+        names: Iterable[str] = (),
     ) -> None:
+        """`names` are the collector names `collect[]` may ask for besides the running ones:
+        those of collectors the configuration leaves off, which then serve nothing."""
         self._counter = counter
+        self._names = frozenset(names)
         self._build_info = build_info_family()
         self._process = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self._process)
@@ -209,9 +217,19 @@ class Scraper:
         """Serve `reporter`'s self-metrics in `/metrics` and on the status page."""
         self._reporters = (*self._reporters, reporter)
 
-    def metrics(self, deadline: Deadline) -> list[Metric]:
-        """What `/metrics` serves: every target, the exporter's own work, build and process."""
-        return [*self.collect(deadline), *self._process.collect()]
+    def metrics(self, deadline: Deadline, collectors: Sequence[str] = ()) -> list[Metric]:
+        """What `/metrics` serves: every target, the exporter's own work, build and process.
+
+        `collectors`, when given (`collect[]`), limits the reads and reports to those named.
+        Raises UnknownCollectorError for a name no collector or reporter has.
+        """
+        known = {c.name for c in self._collectors} | {r.name for r in self._reporters}
+        known |= self._names
+        unknown = sorted(set(collectors) - known)
+        if unknown:
+            raise UnknownCollectorError(f"unknown collectors {unknown}; known: {sorted(known)}")
+        only = frozenset(collectors) or None
+        return [*self.collect(deadline, only=only), *self._process.collect()]
 
     def probe(self, parameters: dict[str, str], deadline: Deadline) -> list[Metric]:
         """What `/probe?account=…&region=…` serves; UnknownTargetError is the client's mistake."""
@@ -223,9 +241,14 @@ class Scraper:
         )
         return self.collect(deadline, chosen)
 
-    def collect(self, deadline: Deadline, targets: Sequence[Target] | None = None) -> list[Metric]:
+    def collect(
+        self,
+        deadline: Deadline,
+        targets: Sequence[Target] | None = None,
+        only: Set[str] | None = None,
+    ) -> list[Metric]:
         """Read `targets` (default: all, and then the reporters' work too) with every
-        collector; reads unfinished in time fail.
+        collector, or those in `only`; reads unfinished in time fail.
 
         The scrape waits for background reads only while it waits for the others anyway.
         """
@@ -233,7 +256,11 @@ class Scraper:
         with self._lock:
             slots, every_target = self._slots, self._targets
         chosen = set(every_target if targets is None else targets)
-        pending = {slot: self._start(slot, deadline) for slot in slots if slot.target in chosen}
+        pending = {
+            slot: self._start(slot, deadline)
+            for slot in slots
+            if slot.target in chosen and (only is None or slot.collector.name in only)
+        }
         waited = [
             result
             for slot, result in pending.items()
@@ -270,10 +297,11 @@ class Scraper:
             for slot, reading in readings.items()
             if reading is not None
         ]
-        accounts = {target.account for target in chosen}
+        accounts = {slot.target.account for slot in pending}
         if targets is None:
-            reports += self._reports()
-            accounts.update(reporter.account for reporter in self._reporters)
+            reporters = [r for r in self._reporters if only is None or r.name in only]
+            reports += self._reports(reporters)
+            accounts.update(reporter.account for reporter in reporters)
         families = [*by_name.values(), *self._self_metrics(reports)]
         families.append(api_requests_family(self._counter.samples(accounts)))
         if targets is None:
@@ -289,7 +317,7 @@ class Scraper:
         served = [
             (slot.collector.name, slot.served, slot.call.last_success_at) for slot in self._slots
         ]
-        for name, reading, success_at in [*served, *self._reports()]:
+        for name, reading, success_at in [*served, *self._reports(self._reporters)]:
             if reading is None:
                 continue
             age = None if success_at is None else now - success_at
@@ -345,10 +373,11 @@ class Scraper:
             return slot.call.last
         return slot.failed("timeout", started, slot.target.account.account_id)
 
-    def _reports(self) -> list[tuple[str, Reading, float | None]]:
+    @staticmethod
+    def _reports(reporters: Iterable[Reporter]) -> list[tuple[str, Reading, float | None]]:
         """The reporters' last attempts, as (collector label, reading, last success time)."""
         reports = []
-        for reporter in self._reporters:
+        for reporter in reporters:
             last = reporter.last_reading()
             if last is not None:
                 reports.append((reporter.name, *last))

@@ -45,7 +45,7 @@ def runtime_uid_gid() -> tuple[int, int]:
 def get_status(path: str, telemetry_path: str = "/metrics") -> int:
     """The status code the exporter's own WSGI app answers a GET of `path` with."""
     statuses: list[str] = []
-    app = make_app(lambda budget: [], telemetry_path=telemetry_path)
+    app = make_app(lambda budget, collectors: [], telemetry_path=telemetry_path)
     body = app(
         {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": ""},
         lambda status, headers: statuses.append(status),

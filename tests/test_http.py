@@ -8,7 +8,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
@@ -29,9 +29,13 @@ class RecordingScrape:
 
     def __init__(self) -> None:
         self.budgets: list[float] = []
+        self.collectors: list[Sequence[str]] = []
 
-    def __call__(self, deadline: Deadline) -> list[Metric]:
+    def __call__(self, deadline: Deadline, collectors: Sequence[str]) -> list[Metric]:
         self.budgets.append(deadline.remaining())
+        self.collectors.append(collectors)
+        if "unknown" in collectors:
+            raise LookupError("unknown collectors ['unknown']")
         family = GaugeMetricFamily("test_value", "A value.", labels=["k"])
         family.add_metric(["v"], 1.0)
         return [family]
@@ -216,7 +220,7 @@ def test_probe_passes_parameters_and_budget(scrape) -> None:
 
     def probe(parameters: dict[str, str], deadline: Deadline) -> list[Metric]:
         seen.append((parameters, deadline.remaining()))
-        families: list[Metric] = scrape(deadline)
+        families: list[Metric] = scrape(deadline, [])
         return families
 
     app = make_app(scrape, probe=probe, default_timeout_seconds=10)
@@ -342,3 +346,16 @@ def test_discovery_labels_probe_by_id_else_by_name() -> None:
         },
         DISCOVERED[1],
     ]
+
+
+def test_collect_parameters_reach_the_scrape_and_an_unknown_one_is_refused(app, scrape) -> None:
+    everything = call_with(app, "/metrics", {"QUERY_STRING": ""})
+    some = call_with(
+        app, "/metrics", {"QUERY_STRING": "collect%5B%5D=discovery&collect[]=status&other=1"}
+    )
+    refused = call_with(app, "/metrics", {"QUERY_STRING": "collect[]=unknown"})
+
+    assert everything[0] == some[0] == "200 OK"
+    assert scrape.collectors == [[], ["discovery", "status"], ["unknown"]]
+    assert refused[0] == "400 Bad Request"
+    assert refused[2] == b"unknown collectors ['unknown']\n"

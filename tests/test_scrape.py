@@ -17,7 +17,7 @@ from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, UnknownTargetError
 from exporter.deadline import Deadline
 from exporter.metrics import ACCOUNTS, LAST_SUCCESS, SCRAPE_DURATION, SCRAPE_SUCCESS, STATE
-from exporter.scrape import Reading, ReadPolicy, Scraper
+from exporter.scrape import Reading, ReadPolicy, Scraper, UnknownCollectorError
 from tests.collectors.test_status import OPERATION, stub_pages
 from tests.conftest import (
     ACCOUNT,
@@ -440,3 +440,27 @@ def test_the_accounts_gauge_counts_accounts_by_source(known_targets) -> None:
         "organization": 1.0,
     }
     assert ACCOUNTS not in probed
+
+
+def test_collect_reads_only_the_named_collectors_and_reporters(known_targets) -> None:
+    fake = EveryTargetCollector(ReadPolicy())
+    scraper = Scraper([fake], known_targets, ApiCallCounter(), names=["compliance"])
+    reporter = FakeReporter(known_targets[0].account)
+    reporter.last = (Reading(ACCOUNT, "us-east-1", True, 0.5), 1234.5)
+    scraper.add_reporter(reporter)
+
+    discovery_only = parse_exposition(exposition(scraper.metrics(Deadline.after(5), ["discovery"])))
+    fake_only = parse_exposition(exposition(scraper.metrics(Deadline.after(5), ["fake"])))
+    switched_off = parse_exposition(exposition(scraper.metrics(Deadline.after(5), ["compliance"])))
+    with pytest.raises(UnknownCollectorError, match=r"unknown collectors \['nope'\]"):
+        scraper.metrics(Deadline.after(5), ["nope", "fake"])
+    scraper.close()
+
+    assert fake.reads == 2, "collect[]=discovery read a target, or an unknown name did"
+    assert FAKE not in discovery_only
+    assert sorted(by_collector(discovery_only)) == [("discovery", "us-east-1")]
+    assert ACCOUNTS in discovery_only
+    assert "process_cpu_seconds_total" in discovery_only
+    assert sorted(by_collector(fake_only)) == [("fake", "eu-west-1"), ("fake", "us-east-1")]
+    assert SCRAPE_SUCCESS not in switched_off, "a collector the config leaves off read nothing"
+    assert ACCOUNTS in switched_off

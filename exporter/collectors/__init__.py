@@ -12,6 +12,7 @@ from exporter.collectors.compliance import ComplianceCollector
 from exporter.collectors.organization import OrganizationCollector
 from exporter.collectors.status import StatusCollector
 from exporter.config import Config
+from exporter.discovery import AccountDiscovery
 from exporter.scrape import Collector
 
 # The compliance collector comes before the aggregator one: the families they share keep its
@@ -26,6 +27,10 @@ IAM_ACTIONS = frozenset(
         organizations.IAM_ACTIONS, *(c.IAM_ACTIONS for c in COLLECTORS)
     )
 )
+
+
+# Every name `/metrics?collect[]=` accepts, whether or not the configuration turns it on.
+COLLECTOR_NAMES = (*(c.name for c in COLLECTORS), AccountDiscovery.name)
 
 
 def build_collectors(config: Config, service_model: Any) -> list[Collector]:

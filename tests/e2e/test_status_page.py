@@ -36,7 +36,7 @@ SNAPSHOT = Snapshot(
 @pytest.fixture
 def status_url() -> Iterator[str]:
     """The exporter's app on a loopback port, showing SNAPSHOT at `/`."""
-    app = make_app(lambda deadline: [], status=lambda: SNAPSHOT)
+    app = make_app(lambda deadline, collectors: [], status=lambda: SNAPSHOT)
     server = make_server("127.0.0.1", 0, app)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -16,15 +16,12 @@ import argparse
 import dataclasses
 import functools
 import math
-import multiprocessing
 import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import botocore.session
@@ -32,6 +29,7 @@ import botocore.session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scrape_latency import ENV
+from simulated import OTHER, Calls, Simulator, simulator_process
 from targets import REGIONS, accounts_for
 
 from exporter.aws.accounts import Sessions
@@ -47,7 +45,7 @@ from exporter.collectors.compliance import (
 )
 from exporter.config import AccountConfig, ComplianceConfig, Config
 from exporter.deadline import Deadline
-from exporter.simulator import ConfigSimulator, Scenario, generated_scenario, pack_ids
+from exporter.simulator import Scenario, generated_scenario, pack_ids
 
 SCORES_PER_PAGE = 20  # ListConformancePackComplianceScores' largest Limit
 # The four operations, with their column titles, in the order a refresh calls them.
@@ -57,50 +55,6 @@ OPERATIONS = (
     ("DescribeConformancePackCompliance", "rules"),
     ("DescribeComplianceByConfigRule", "counts"),
 )
-Calls = dict[str, int]
-
-
-def serve(scenario: Scenario, latency: float, connection: Connection) -> None:
-    """The simulator's process: sends its URL, then answers each "tally" with the calls it
-    counted since the last one and its CPU seconds so far, until told to stop."""
-    with ConfigSimulator(scenario) as simulator:
-        simulator.latency = latency
-        connection.send(simulator.url)
-        while connection.recv() == "tally":
-            calls = {operation: simulator.calls(operation=operation) for operation, _ in OPERATIONS}
-            simulator.reset_calls()
-            connection.send((calls, time.process_time()))
-
-
-@dataclasses.dataclass
-class Simulator:
-    """The simulator process as this one sees it: its URL and a way to read its tallies."""
-
-    url: str
-    connection: Connection
-
-    def tally(self) -> tuple[Calls, float]:
-        """Calls by operation since the last tally, and the simulator's CPU seconds so far."""
-        self.connection.send("tally")
-        calls, cpu = self.connection.recv()
-        return calls, cpu
-
-
-@contextmanager
-def simulator_process(scenario: Scenario, latency: float) -> Iterator[Simulator]:
-    """`serve` in a fresh interpreter, stopped on exit."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    child = context.Process(target=serve, args=(scenario, latency, theirs), daemon=True)
-    child.start()
-    theirs.close()  # so recv() fails instead of hanging if the child dies
-    try:
-        yield Simulator(ours.recv(), ours)
-    finally:
-        ours.send("stop")
-        child.join(10)
-        if child.is_alive():
-            child.terminate()
 
 
 def fewest_calls(scenario: Scenario, targets: Sequence[Target], counted: bool) -> Calls:
@@ -183,6 +137,7 @@ def refresh(
     list(pool.map(lambda target: collector.read(target, deadline), targets))
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_before
     calls, simulator_after = simulator.tally()
+    calls.pop(OTHER)  # AssumeRole: not a compliance call
     return Refresh(calls, seconds, cpu, simulator_after - simulator_before)
 
 
@@ -253,7 +208,9 @@ def main() -> None:
         " made/fewest; floor = the fewest calls' latency alone; ms as median (min-max)"
     )
     print(HEADER)
-    with simulator_process(scenario, args.latency) as simulator:
+    with simulator_process(
+        scenario, args.latency, [operation for operation, _ in OPERATIONS]
+    ) as simulator:
         for size in sizes:
             config, targets = build(simulator.url, size)
             workers = min(config.concurrency, len(targets))

@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import multiprocessing
 import os
 import statistics
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from multiprocessing.connection import Connection
+from collections.abc import Sequence
 from pathlib import Path
 
 import botocore.session
@@ -39,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scrape_latency
 import targets
+from simulated import Calls, Simulator, simulator_process
 
 from exporter.aws.accounts import Sessions
 from exporter.aws.hooks import ApiCallCounter
@@ -51,7 +49,6 @@ from exporter.deadline import Deadline
 from exporter.metrics import COMPLIANCE, RULE_COMPLIANCE, RULES
 from exporter.scrape import Collector, Scraper
 from exporter.simulator import (
-    ConfigSimulator,
     Scenario,
     SimulatedAggregator,
     SimulatedPack,
@@ -79,7 +76,6 @@ OPERATIONS = (
     ASSUME_ROLE,
 )
 COMPARED = (COMPLIANCE, RULES)  # the families both ways serve
-Calls = dict[str, int]
 Series = frozenset[tuple[str, tuple[tuple[str, str], ...], float]]
 
 
@@ -141,50 +137,6 @@ def organization_scenario(
         default_account=accounts[0],
         aggregators={(accounts[0], regions[0]): [SimulatedAggregator(AGGREGATOR, tuple(sources))]},
     )
-
-
-def serve(scenario: Scenario, latency: float, connection: Connection) -> None:
-    """The simulator's process: sends its URL, then answers each "tally" with the calls it
-    counted by operation since the last one and its CPU seconds so far, until told to stop."""
-    with ConfigSimulator(scenario) as simulator:
-        simulator.latency = latency
-        connection.send(simulator.url)
-        while connection.recv() == "tally":
-            calls = {operation: simulator.calls(operation=operation) for operation in OPERATIONS}
-            calls["other"] = simulator.calls() - sum(calls.values())
-            simulator.reset_calls()
-            connection.send(({op: n for op, n in calls.items() if n}, time.process_time()))
-
-
-@dataclasses.dataclass
-class Simulator:
-    """The simulator process as this one sees it: its URL and a way to read its tallies."""
-
-    url: str
-    connection: Connection
-
-    def tally(self) -> tuple[Calls, float]:
-        """Calls by operation since the last tally, and the simulator's CPU seconds so far."""
-        self.connection.send("tally")
-        calls, cpu = self.connection.recv()
-        return calls, cpu
-
-
-@contextmanager
-def simulator_process(scenario: Scenario, latency: float) -> Iterator[Simulator]:
-    """`serve` in a fresh interpreter, stopped on exit."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    child = context.Process(target=serve, args=(scenario, latency, theirs), daemon=True)
-    child.start()
-    theirs.close()  # so recv() fails instead of hanging if the child dies
-    try:
-        yield Simulator(ours.recv(), ours)
-    finally:
-        ours.send("stop")
-        child.join(10)
-        if child.is_alive():
-            child.terminate()
 
 
 def waited_for(collector: Collector) -> Collector:
@@ -270,7 +222,8 @@ def refresh(scraper: Scraper, simulator: Simulator) -> Refresh:
     started, cpu_before = time.perf_counter(), time.process_time()
     families = scraper.collect(deadline)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_before
-    calls, simulator_after = simulator.tally()
+    tallied, simulator_after = simulator.tally()
+    calls = {operation: count for operation, count in tallied.items() if count}
     served = {family.name: family for family in families if family.samples}
     return Refresh(calls, seconds, cpu, simulator_after - simulator_before, served)
 
@@ -353,7 +306,7 @@ def main() -> None:
         flush=True,
     )
     measured: dict[str, list[Refresh]] = {}
-    with simulator_process(scenario, args.latency) as simulator:
+    with simulator_process(scenario, args.latency, OPERATIONS) as simulator:
         for name, config in configs.items():
             scraper = scraper_for(simulator.url, config, direct=name == "direct")
             try:

@@ -1,4 +1,4 @@
-"""bench/soak.py still runs and prints every figure (a short run; the full one is by hand)."""
+"""The benches still run and print every figure (short runs; the full ones are by hand)."""
 
 from __future__ import annotations
 
@@ -22,20 +22,23 @@ FIGURES = [
 ]
 
 
-def test_soak_prints_its_figures() -> None:
+def printed_figures(patterns: list[str], *command: str) -> list[str]:
+    """The lines a bench prints, each matching its pattern; the bench must exit 0."""
     result = subprocess.run(
-        [sys.executable, "bench/soak.py", "--scrapes", "50"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, *command], cwd=REPO, capture_output=True, text=True, timeout=120
     )
 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == len(FIGURES), result.stdout
-    for pattern, line in zip(FIGURES, lines, strict=True):
+    assert len(lines) == len(patterns), result.stdout
+    for pattern, line in zip(patterns, lines, strict=True):
         assert re.match(pattern, line), line
+    return lines
+
+
+def test_soak_prints_its_figures() -> None:
+    lines = printed_figures(FIGURES, "bench/soak.py", "--scrapes", "50")
+
     fds = re.findall(r"\d+", lines[3])
     assert fds[0] == fds[1], "file descriptors leaked during 50 scrapes"
 
@@ -58,16 +61,4 @@ ORGANIZATION_FIGURES = [
 
 def test_organization_bench_prints_its_figures() -> None:
     """bench/organization.py --quick: both ways serve the same series, with the fewest calls."""
-    result = subprocess.run(
-        [sys.executable, "bench/organization.py", "--quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert len(lines) == len(ORGANIZATION_FIGURES), result.stdout
-    for pattern, line in zip(ORGANIZATION_FIGURES, lines, strict=True):
-        assert re.match(pattern, line), line
+    printed_figures(ORGANIZATION_FIGURES, "bench/organization.py", "--quick")

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from exporter.aws.accounts import DISCOVERED, Account, Sessions
 from exporter.aws.errors import UnknownAccountIdError, error_code
@@ -57,10 +58,25 @@ class AccountDiscovery:
         self._partition = partition
         self._concurrency = concurrency
         self._discovered: dict[str, Account] = {}
+        self._organizations: Any = None  # made on first use, like the accounts' clients
         self._last: tuple[Reading, float | None] | None = None
         self._last_success_at: float | None = None
         self._stop = threading.Event()
         self._attempted = threading.Event()
+
+    @property
+    def account_id(self) -> str | None:
+        """The base credentials' account: the listing's calls are counted under discovery,
+        with this id, so a probe of that account does not serve them too."""
+        return self.account.account_id
+
+    @property
+    def organizations(self) -> Any:
+        """The Organizations client that lists the accounts, made on first use (the
+        listing's thread is its only user)."""
+        if self._organizations is None:
+            self._organizations = self.account.organizations_client(self)
+        return self._organizations
 
     @property
     def ready(self) -> bool:
@@ -84,9 +100,7 @@ class AccountDiscovery:
         started = time.monotonic()
         region = self.account.regions[0]
         try:
-            account_ids = list_active_accounts(
-                self.account.organizations_client, Deadline.after(LISTING_SECONDS)
-            )
+            account_ids = list_active_accounts(self.organizations, Deadline.after(LISTING_SECONDS))
             discovered = self._accounts(account_ids)
             # Making a new account's clients and assuming its role cost tens of ms of CPU
             # each: here, rather than in the budget of the first scrape that reads it.

@@ -22,9 +22,9 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
-from exporter.aws.accounts import SOURCES, Account
+from exporter.aws.accounts import SOURCES
 from exporter.aws.errors import error_code
-from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.hooks import ApiCallCounter, Owner
 from exporter.aws.targets import Target, UnknownTargetError, select_targets
 from exporter.deadline import Deadline
 from exporter.metrics import (
@@ -81,12 +81,11 @@ class Collector(Protocol):
         ...
 
 
-class Reporter(Protocol):
+class Reporter(Owner, Protocol):
     """Work done outside the scrapes that reports in `/metrics` as a collector does: account
     discovery, which `/sd` and `/probe` depend on whether or not anything scrapes it."""
 
-    name: str  # the `collector` label of its self-metrics
-    account: Account  # whose credentials it works with: its API calls are counted under it
+    name: str  # the `collector` label of its self-metrics; its calls are counted under it
 
     def last_reading(self) -> tuple[Reading, float | None] | None:
         """The last attempt and the time of the last success; None before the first attempt."""
@@ -297,16 +296,25 @@ class Scraper:
             for slot, reading in readings.items()
             if reading is not None
         ]
-        accounts = {slot.target.account for slot in pending}
+        # The calls of each (account, region) read, and the reporters': a target's are
+        # served once, by its own probe, whatever other targets its account has.
+        read: set[tuple[Owner, str]] = {
+            (slot.target.account, slot.target.region) for slot in pending
+        }
+        owners: set[Owner] = set()
         if targets is None:
             reporters = [r for r in self._reporters if only is None or r.name in only]
             reports += self._reports(reporters)
-            accounts.update(reporter.account for reporter in reporters)
+            owners.update(reporters)
         families = [*by_name.values(), *self._self_metrics(reports)]
-        families.append(api_requests_family(self._counter.samples(accounts)))
+        calls = self._counter.samples(
+            lambda owner, region: (owner, region) in read or owner in owners
+        )
+        families.append(api_requests_family(calls))
         if targets is None:
-            read = Counter(account.source for account in {t.account for t in every_target})
-            families.append(accounts_family({source: read[source] for source in {*SOURCES, *read}}))
+            sources = Counter(account.source for account in {t.account for t in every_target})
+            counts = {source: sources[source] for source in {*SOURCES, *sources}}
+            families.append(accounts_family(counts))
         families.append(self._build_info)
         return families
 

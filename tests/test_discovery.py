@@ -63,7 +63,7 @@ class Discovery:
         )
         assert isinstance(built, AccountDiscovery)
         self.discovery = built
-        self.organizations = Stubber(built.account.organizations_client)
+        self.organizations = Stubber(built.organizations)
         self.sts = Stubber(built.account.sts_client)
         self.organizations.activate()
         self.sts.activate()

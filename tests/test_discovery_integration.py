@@ -17,6 +17,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from exporter.metrics import ACCOUNTS, SCRAPE_SUCCESS, STATE
+from exporter.metrics import API_REQUESTS as API_REQUESTS_FAMILY
 from exporter.simulator import ConfigSimulator, Scenario, SimulatedPack
 from tests.conftest import ACCOUNT, ExporterProcess, aws_env, parse_exposition, wait_for
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.integration
 ROLE = "conformance-pack-exporter"
 EXTERNAL_ID = "org-wide-external-id"
 REGIONS = ("us-east-1", "eu-west-1")
+API_REQUESTS = f"{API_REQUESTS_FAMILY}_total"
 
 
 class Organization:
@@ -175,6 +177,16 @@ def test_an_organisation_is_read_without_a_line_per_account(
     assert status == 200
     listed = {(t["labels"]["__param_account"], t["labels"]["region"]) for t in json.loads(body)}
     assert listed == set(read_targets(first))
+    listing = [labels for labels, _ in first[API_REQUESTS] if labels["operation"] == "ListAccounts"]
+    assert {(labels["account_id"], labels["region"]) for labels in listing} == {
+        (ACCOUNT, "us-east-1")
+    }
+    status, _, body = process.get(f"/probe?account={ACCOUNT}&region=us-east-1")
+    assert status == 200
+    operations = {
+        labels["operation"] for labels, _ in parse_exposition(body.decode())[API_REQUESTS]
+    }
+    assert "ListAccounts" not in operations, "the listing's calls are /metrics', not a probe's"
     status, _, body = process.get(f"/probe?account={member}&region=eu-west-1")
     assert status == 200
     probed = parse_exposition(body.decode())

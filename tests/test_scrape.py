@@ -16,8 +16,16 @@ from exporter.aws.accounts import DISCOVERED, Account
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, UnknownTargetError
 from exporter.deadline import Deadline
-from exporter.metrics import ACCOUNTS, LAST_SUCCESS, SCRAPE_DURATION, SCRAPE_SUCCESS, STATE
+from exporter.metrics import (
+    ACCOUNTS,
+    API_REQUESTS,
+    LAST_SUCCESS,
+    SCRAPE_DURATION,
+    SCRAPE_SUCCESS,
+    STATE,
+)
 from exporter.scrape import Reading, ReadPolicy, Scraper, UnknownCollectorError
+from exporter.simulator import ConfigSimulator, Scenario, SimulatedPack
 from tests.collectors.test_status import OPERATION, stub_pages
 from tests.conftest import (
     ACCOUNT,
@@ -390,7 +398,7 @@ class FakeReporter:
     name = "discovery"
 
     def __init__(self, account: Account) -> None:
-        self.account = account
+        self.account_id = account.account_id
         self.last: tuple[Reading, float | None] | None = None
 
     def last_reading(self) -> tuple[Reading, float | None] | None:
@@ -464,3 +472,24 @@ def test_collect_reads_only_the_named_collectors_and_reporters(known_targets) ->
     assert sorted(by_collector(fake_only)) == [("fake", "eu-west-1"), ("fake", "us-east-1")]
     assert SCRAPE_SUCCESS not in switched_off, "a collector the config leaves off read nothing"
     assert ACCOUNTS in switched_off
+
+
+def test_a_probe_serves_the_api_calls_of_its_own_target_only() -> None:
+    pack = SimulatedPack("baseline", "CREATE_COMPLETE", requested_at=1.0)
+    with ConfigSimulator(Scenario({(ACCOUNT, region): [pack] for region in REGIONS})) as sim:
+        counter = ApiCallCounter()
+        account = make_account(REGIONS, sim.url, counter)
+        scraper = make_scraper([Target(account, region) for region in REGIONS], counter)
+        everything = served(scraper)
+        probed = parse_exposition(
+            exposition(
+                scraper.probe({"account": ACCOUNT, "region": "eu-west-1"}, Deadline.after(5))
+            )
+        )
+        scraper.close()
+
+    def regions(samples) -> set[str]:
+        return {labels["region"] for labels, _ in samples[f"{API_REQUESTS}_total"]}
+
+    assert regions(everything) == {"us-east-1", "eu-west-1"}
+    assert regions(probed) == {"eu-west-1"}, "another target's calls would be served twice"

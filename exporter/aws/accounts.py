@@ -20,7 +20,7 @@ import botocore.utils
 
 from exporter import __version__
 from exporter.aws.errors import error_code
-from exporter.aws.hooks import ApiCallCounter, fit_client
+from exporter.aws.hooks import ApiCallCounter, Owner, fit_client
 from exporter.config import AccountConfig, Config
 
 log = logging.getLogger(__name__)
@@ -204,17 +204,17 @@ class Account:
         self._counter = counter
         self._allowed_actions = allowed_actions
         self._connected: _Clients | None = None
-        self._organizations: Any = None
         self._connect_lock = threading.Lock()
 
-    def _fit(self, client: Any) -> None:
-        fit_client(client, self, self._counter, self._allowed_actions)
+    def _fit(self, client: Any, owner: Owner | None = None) -> None:
+        fit_client(client, owner or self, self._counter, self._allowed_actions)
 
     def _client(
         self,
         session: boto3.Session,
         service: Literal["config", "sts", "organizations"],
         region: str,
+        owner: Owner | None = None,
     ) -> Any:
         client = session.client(
             service,
@@ -222,7 +222,7 @@ class Account:
             endpoint_url=self._sessions.endpoint_url,
             config=self._client_config,
         )
-        self._fit(client)
+        self._fit(client, owner)
         return client
 
     def _connect(self) -> _Clients:
@@ -252,18 +252,11 @@ class Account:
         """The account's STS client, in its first region."""
         return self._clients().sts
 
-    @property
-    def organizations_client(self) -> Any:
-        """An AWS Organizations client, in the first region, made on first use: only the
-        account that lists the organisation's accounts needs one."""
-        organizations = self._organizations
-        if organizations is None:
-            session = self._clients().session
-            with self._connect_lock:
-                if self._organizations is None:
-                    self._organizations = self._client(session, "organizations", self.regions[0])
-                organizations = self._organizations
-        return organizations
+    def organizations_client(self, owner: Owner) -> Any:
+        """A new AWS Organizations client with this account's credentials, in its first
+        region, whose calls are counted under `owner`: listing the organisation's accounts is
+        reported apart from this account's own reads."""
+        return self._client(self._clients().session, "organizations", self.regions[0], owner)
 
     def observe_arn(self, arn: str) -> None:
         """Learn the account id from a resource ARN, saving the STS call."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import botocore.exceptions
@@ -98,9 +98,11 @@ def attempt_outcome(
 
 
 class Owner(Protocol):
-    """Whose calls are counted: an account, whose id may be learned after its first call."""
+    """Whose calls are counted: an account (whose id may be learned after its first call),
+    or work done with its credentials that is reported on its own (account discovery)."""
 
-    account_id: str | None
+    @property
+    def account_id(self) -> str | None: ...
 
     def __hash__(self) -> int: ...
 
@@ -160,14 +162,15 @@ class ApiCallCounter:
             self._counts[(owner, region, operation, outcome)] += 1
 
     def samples(
-        self, owners: Collection[Owner] | None = None
+        self, selected: Callable[[Owner, str], bool] | None = None
     ) -> list[tuple[str, str, str, str, int]]:
-        """(account_id, region, operation, outcome, count) of `owners` (default: all), sorted."""
+        """(account_id, region, operation, outcome, count), sorted, of the (owner, region)
+        pairs `selected` (default: all)."""
         with self._lock:
             counts = [
                 (key, count)
                 for key, count in self._counts.items()
-                if owners is None or key[0] in owners
+                if selected is None or selected(key[0], key[1])
             ]
         rows = [
             (owner.account_id or "", region, operation, outcome, count)

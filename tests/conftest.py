@@ -15,8 +15,9 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import boto3
 import botocore.session
 import pytest
 from botocore.stub import Stubber
@@ -177,6 +178,39 @@ def moto_server() -> Iterator[ThreadedMotoServer]:
 def moto_url(moto_server: ThreadedMotoServer) -> str:
     host, port = moto_server.get_host_and_port()
     return f"http://{host}:{port}"
+
+
+def moto_client(service: Literal["organizations", "config"], url: str) -> Any:
+    """A plain boto3 client on moto, for setting up what the exporter then reads."""
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+class Organization:
+    """moto's organisation, set up and changed as its administrators would; its management
+    account is moto's default, ACCOUNT."""
+
+    def __init__(self, url: str) -> None:
+        self.client = moto_client("organizations", url)
+        self.client.create_organization(FeatureSet="ALL")
+
+    def create(self, name: str) -> str:
+        """A new member account's id (moto draws it at random)."""
+        status = self.client.create_account(AccountName=name, Email=f"{name}@example.com")
+        return str(status["CreateAccountStatus"]["AccountId"])
+
+    def close(self, account_id: str) -> None:
+        self.client.close_account(AccountId=account_id)
+
+
+@pytest.fixture
+def organization(moto_url: str) -> Organization:
+    return Organization(moto_url)
 
 
 STUBBED_REGIONS = ("us-east-1", "eu-west-1")

@@ -12,14 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
 from exporter.metrics import ACCOUNTS, SCRAPE_SUCCESS, STATE
 from exporter.metrics import API_REQUESTS as API_REQUESTS_FAMILY
 from exporter.simulator import ConfigSimulator, Scenario, SimulatedPack
-from tests.conftest import ACCOUNT, ExporterProcess, aws_env, parse_exposition, wait_for
+from tests.conftest import (
+    ACCOUNT,
+    ExporterProcess,
+    Organization,
+    aws_env,
+    parse_exposition,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,33 +33,6 @@ ROLE = "conformance-pack-exporter"
 EXTERNAL_ID = "org-wide-external-id"
 REGIONS = ("us-east-1", "eu-west-1")
 API_REQUESTS = f"{API_REQUESTS_FAMILY}_total"
-
-
-class Organization:
-    """moto's organisation, set up and changed as its administrators would, with plain boto3."""
-
-    def __init__(self, url: str) -> None:
-        self.client = boto3.client(
-            "organizations",
-            region_name="us-east-1",
-            endpoint_url=url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        self.client.create_organization(FeatureSet="ALL")
-
-    def create(self, name: str) -> str:
-        """A new member account's id."""
-        status = self.client.create_account(AccountName=name, Email=f"{name}@example.com")
-        return str(status["CreateAccountStatus"]["AccountId"])
-
-    def close(self, account_id: str) -> None:
-        self.client.close_account(AccountId=account_id)
-
-
-@pytest.fixture
-def organization(moto_url: str) -> Organization:
-    return Organization(moto_url)
 
 
 def role(account_id: str, name: str = ROLE) -> str:

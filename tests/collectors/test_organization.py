@@ -5,7 +5,6 @@ unknown states).
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
@@ -16,7 +15,7 @@ from exporter.collectors.organization import OrganizationCollector
 from exporter.config import Config
 from exporter.metrics import MEMBER_REASON, MEMBER_STATE, ORG_STATE, SCRAPE_SUCCESS
 from exporter.scrape import Scraper
-from tests.conftest import ACCOUNT, make_account, scrape_samples
+from tests.conftest import ACCOUNT, make_account, moto_client, scrape_samples
 
 MOTO_ACCOUNT = "123456789012"  # moto's default account
 
@@ -38,13 +37,7 @@ def test_organization_packs_and_members_from_moto(moto_url) -> None:
     account = make_account(("us-east-1",), moto_url)
     client = account.clients["us-east-1"]
     # Deploying is not the exporter's business: a plain client sets moto up.
-    setup = boto3.client(
-        "config",
-        region_name="us-east-1",
-        endpoint_url=moto_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    setup = moto_client("config", moto_url)
     for name in ("org-security-baseline", "org-encryption"):
         setup.put_organization_conformance_pack(
             OrganizationConformancePackName=name, TemplateS3Uri="s3://b/t.yaml"

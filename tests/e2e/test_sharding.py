@@ -14,14 +14,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 from moto.server import ThreadedMotoServer
 
 from exporter.metrics import ACCOUNTS, SCRAPE_SUCCESS, STATE
 from exporter.simulator import ConfigSimulator, Scenario, SimulatedPack
-from tests.conftest import ACCOUNT, REPO, ExporterProcess, aws_env, run_tool, wait_for
+from tests.conftest import ACCOUNT, REPO, ExporterProcess, Organization, aws_env, run_tool, wait_for
 from tests.e2e.conftest import JOB, PrometheusServer, binary
 
 pytestmark = pytest.mark.e2e
@@ -40,22 +39,10 @@ PACKS_PER_TARGET = 2
 
 
 @pytest.fixture
-def discovered(moto_url: str) -> tuple[str, ...]:
+def discovered(organization: Organization) -> tuple[str, ...]:
     """The accounts moto's Organizations lists: the management account (the base
     credentials' own, read without a role) and three members (random ids)."""
-    organizations = boto3.client(
-        "organizations",
-        region_name="us-east-1",
-        endpoint_url=moto_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    organizations.create_organization(FeatureSet="ALL")
-    members = [
-        organizations.create_account(AccountName=name, Email=f"{name}@example.com")
-        for name in MEMBERS
-    ]
-    return (ACCOUNT, *(str(member["CreateAccountStatus"]["AccountId"]) for member in members))
+    return (ACCOUNT, *(organization.create(name) for name in MEMBERS))
 
 
 @pytest.fixture

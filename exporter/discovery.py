@@ -59,8 +59,7 @@ class AccountDiscovery:
         self._concurrency = concurrency
         self._discovered: dict[str, Account] = {}
         self._organizations: Any = None  # made on first use, like the accounts' clients
-        self._last: tuple[Reading, float | None] | None = None
-        self._last_success_at: float | None = None
+        self._last: tuple[Reading, float | None] | None = None  # and the last success's time
         self._stop = threading.Event()
         self._attempted = threading.Event()
 
@@ -123,7 +122,7 @@ class AccountDiscovery:
             failed = Reading(
                 self.account.account_id or "", region, False, time.monotonic() - started, {}, code
             )
-            self._last = (failed, self._last_success_at)
+            self._last = (failed, self._last[1] if self._last else None)
             return False
         added, removed = discovered.keys() - self._discovered, self._discovered.keys() - discovered
         if added or removed:
@@ -132,11 +131,10 @@ class AccountDiscovery:
                 extra={"accounts": len(discovered), "added": len(added), "removed": len(removed)},
             )
         self._discovered = discovered
-        self._last_success_at = time.time()
         elapsed = time.monotonic() - started
         self._last = (
             Reading(self.account.resolve_account_id(), region, True, elapsed),
-            self._last_success_at,
+            time.time(),
         )
         return True
 

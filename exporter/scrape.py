@@ -1,8 +1,9 @@
 """One scrape: every collector's reads of every target, fanned out under one deadline.
 
-Every collector gets the same treatment here: reads shared between concurrent scrapes, at
-most one in flight per (collector, target), `min_interval` reuse, a failing target that
-fails alone, one log line per failure, and the self-metrics with a `collector` label.
+Every collector gets the same treatment here: workers of its own, reads shared between
+concurrent scrapes, at most one in flight per (collector, target), `min_interval` reuse, a
+failing target that fails alone, one log line per failure, and the self-metrics with a
+`collector` label.
 A collector only turns one target's AWS answers into samples (see exporter/collectors/).
 """
 
@@ -182,8 +183,16 @@ class Scraper:
         self._build_info = build_info_family()
         self._process = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self._process)
-        # Threads start as reads need them, so a pool sized for the most targets costs nothing.
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="collect")
+        # One pool per collector, so no read ever queues behind another collector's: a status
+        # read starts within its scrape however many slow compliance or aggregator reads are
+        # running. Threads start as reads need them, so pools sized for the most targets cost
+        # nothing until used; each is bounded by `concurrency`.
+        self._pools = {
+            collector.name: ThreadPoolExecutor(
+                max_workers=concurrency, thread_name_prefix=f"collect-{collector.name}"
+            )
+            for collector in collectors
+        }
         self._collectors = tuple(collectors)
         self._reporters: tuple[Reporter, ...] = ()
         self._lock = threading.Lock()
@@ -206,7 +215,8 @@ class Scraper:
         with self._lock:
             kept = {(slot.collector.name, slot.target): slot for slot in self._slots}
             self._slots = tuple(
-                kept.get((collector.name, target)) or _Slot(collector, target, self._pool)
+                kept.get((collector.name, target))
+                or _Slot(collector, target, self._pools[collector.name])
                 for collector in self._collectors
                 for target in collector.targets(chosen)
             )
@@ -359,7 +369,8 @@ class Scraper:
 
     def close(self) -> None:
         """Stop the worker threads without waiting for calls still in flight."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _start(self, slot: _Slot, deadline: Deadline) -> Reading | Future[Reading] | None:
         """A fresh enough reading, the read in flight, or a new read."""

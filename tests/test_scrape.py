@@ -493,3 +493,23 @@ def test_a_probe_serves_the_api_calls_of_its_own_target_only() -> None:
 
     assert regions(everything) == {"us-east-1", "eu-west-1"}
     assert regions(probed) == {"eu-west-1"}, "another target's calls would be served twice"
+
+
+def test_a_foreground_read_never_waits_behind_a_background_one(known_targets) -> None:
+    slow = FakeCollector(ReadPolicy(background=True))
+    slow.name = "slow"
+    slow.release.clear()
+    fast = FakeCollector(ReadPolicy())
+    # One worker each: were the pool shared, the fast read would queue behind the slow one,
+    # which is listed (and so started) first and holds its worker until released.
+    scraper = Scraper([slow, fast], known_targets, ApiCallCounter(), concurrency=1)
+
+    try:
+        scrapes = [served(scraper, timeout=1.0) for _ in range(3)]
+    finally:
+        slow.release.set()
+        scraper.close()
+
+    for samples in scrapes:
+        assert by_collector(samples)[("fake", "us-east-1")] == 1.0
+    assert (slow.reads, fast.reads) == (1, 3)

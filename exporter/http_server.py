@@ -3,7 +3,9 @@
 Prometheus keeps its connection to a target open between scrapes; answering HTTP/1.1 and
 serving request after request on one connection spares it a TCP (and TLS) handshake each
 time. wsgiref's server answers one HTTP/1.0 request per connection, so its handler is
-extended here; the WSGI app itself is in `exporter.http`.
+extended here; the WSGI app itself is in `exporter.http`. Request heads are read strictly
+(`exporter.http_framing`): one that could be framed two ways gets an error answer and a
+closed connection.
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ from socketserver import ThreadingMixIn
 from typing import IO, TYPE_CHECKING, Any, cast
 from wsgiref.headers import Headers
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
+
+from exporter.http_framing import (
+    MAX_LINE_BYTES,
+    RequestError,
+    check_framing,
+    read_fields,
+    request_line,
+)
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -99,7 +109,7 @@ def _keeps_alive(version: str, headers: Message) -> bool:
         for value in headers.get_all("Connection", [])
         for token in str(value).split(",")
     }
-    has_body = headers.get("Content-Length", "0").strip() != "0" or "Transfer-Encoding" in headers
+    has_body = int(headers.get("Content-Length", "0")) > 0  # checked by check_framing
     return version == "HTTP/1.1" and "close" not in tokens and not has_body
 
 
@@ -172,8 +182,13 @@ class _RequestHandler(WSGIRequestHandler):
 
     def handle_one_request(self) -> None:
         """wsgiref's `handle`, with an answer in the request's version that may keep alive."""
-        self.raw_requestline = self.rfile.readline(65537)
-        if len(self.raw_requestline) > 65536:
+        self.raw_requestline = self.rfile.readline(MAX_LINE_BYTES + 1)
+        if self.raw_requestline == b"\r\n":  # one empty line before a request is ignored
+            self.raw_requestline = self.rfile.readline(MAX_LINE_BYTES + 1)
+        if not self.raw_requestline:  # closed (or a TCP probe) before a request: no answer
+            self.close_connection = True
+            return
+        if len(self.raw_requestline) > MAX_LINE_BYTES:
             self.requestline, self.request_version, self.command = "", "", ""
             self.send_error(414)
             return
@@ -187,13 +202,28 @@ class _RequestHandler(WSGIRequestHandler):
             self.close_connection = True
 
     def parse_request(self) -> bool:
-        """Once the headers are in, only the timeout of each socket operation applies."""
-        parsed = super().parse_request()
-        self._reader.deadline = None
-        self.connection.settimeout(self.server.timeouts.socket)
-        if parsed and not _keeps_alive(self.request_version, self.headers):
+        """http.server's, made strict (see `request_line`, `read_fields`, `check_framing`);
+        once the headers are in, only the timeout of each socket operation applies."""
+        self.command, self.request_version = "", self.protocol_version  # errors answer in 1.1
+        self.requestline = self.raw_requestline.rstrip(b"\r\n").decode("latin-1")
+        try:
+            self.command, self.path, self.request_version = request_line(self.raw_requestline)
+            self.headers = read_fields(self.rfile)
+            check_framing(self.request_version, self.headers)
+        except RequestError as error:
             self.close_connection = True
-        return parsed
+            self.send_error(error.status, explain=str(error))
+            return False
+        finally:
+            self._reader.deadline = None
+            self.connection.settimeout(self.server.timeouts.socket)
+        if self.path.startswith("//"):  # as http.server: `//host` would read as another host
+            self.path = "/" + self.path.lstrip("/")
+        self.close_connection = not _keeps_alive(self.request_version, self.headers)
+        expect = self.headers.get("Expect", "").lower()
+        if expect == "100-continue" and self.request_version == "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
 
     def get_stderr(self) -> _ErrorLog:
         return _ErrorLog(self.path)

@@ -36,18 +36,11 @@ from exporter.aws.accounts import Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, build_targets
 from exporter.collectors import IAM_ACTIONS
-from exporter.collectors.compliance import (
-    MAX_COUNTED_RULE_NAME,
-    NAMES_PER_SUMMARY,
-    RULES_PER_COUNT,
-    RULES_PER_PAGE,
-    ComplianceCollector,
-)
+from exporter.collectors.compliance import ComplianceCollector, ComplianceLimits
 from exporter.config import AccountConfig, ComplianceConfig, Config
 from exporter.deadline import Deadline
 from exporter.simulator import Scenario, generated_scenario, pack_ids
 
-SCORES_PER_PAGE = 20  # ListConformancePackComplianceScores' largest Limit
 # The four operations, with their column titles, in the order a refresh calls them.
 OPERATIONS = (
     ("ListConformancePackComplianceScores", "scores"),
@@ -62,26 +55,29 @@ def fewest_calls(scenario: Scenario, targets: Sequence[Target], counted: bool) -
     serves rather than from what the collector does."""
     fewest = dict.fromkeys((operation for operation, _ in OPERATIONS), 0)
     for target in targets:
+        limits = ComplianceLimits.of(target.client.meta.service_model)
         account = target.account.account_id or ""
-        scored = [
-            pack for pack in scenario.packs[(account, target.region)] if pack.score is not None
-        ]
-        fewest["ListConformancePackComplianceScores"] += max(
-            1, math.ceil(len(scored) / SCORES_PER_PAGE)
+        listed = scenario.packs[(account, target.region)]
+        scored = [pack for pack in listed if pack.score is not None]
+        if listed:
+            fewest["ListConformancePackComplianceScores"] += max(
+                1, math.ceil(len(scored) / limits.scores_per_page)
+            )
+        fewest["GetConformancePackComplianceSummary"] += math.ceil(
+            len(listed) / limits.names_per_summary
         )
-        fewest["GetConformancePackComplianceSummary"] += math.ceil(len(scored) / NAMES_PER_SUMMARY)
         fewest["DescribeConformancePackCompliance"] += sum(
-            max(1, math.ceil(len(pack.rules) / RULES_PER_PAGE)) for pack in scored
+            max(1, math.ceil(len(pack.rules) / limits.rules_per_page)) for pack in listed
         )
         if counted:
             failing = sum(
                 rule.compliance == "NON_COMPLIANT"
                 and len(pack_ids(account, target.region, pack.name).rule_name(rule.name))
-                <= MAX_COUNTED_RULE_NAME
-                for pack in scored
+                <= limits.longest_counted_rule
+                for pack in listed
                 for rule in pack.rules
             )
-            fewest["DescribeComplianceByConfigRule"] += math.ceil(failing / RULES_PER_COUNT)
+            fewest["DescribeComplianceByConfigRule"] += math.ceil(failing / limits.rules_per_count)
     return fewest
 
 

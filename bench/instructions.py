@@ -93,8 +93,8 @@ def workload(kind: str, url: str, targets: int) -> Callable[[int], None]:
             from exporter.aws.targets import build_targets
         except ImportError:  # before build_targets moved to its own module
             from exporter.aws.accounts import build_targets  # type: ignore[attr-defined,no-redef]
+        from exporter.aws.packs import fetch_pack_statuses
         from exporter.collectors import IAM_ACTIONS, build_collectors
-        from exporter.collectors.status import fetch_pack_statuses
         from exporter.config import AccountConfig, Config
 
         accounts = tuple(

@@ -19,11 +19,25 @@ NOW = time.time()
 REGIONS = ("us-east-1", "eu-west-1")
 COMPLIANCE = "aws_config_conformance_pack_compliance"
 SUCCESS = "aws_config_exporter_scrape_success"
+STATE = "aws_config_conformance_pack_state"
+SCORE = "aws_config_conformance_pack_compliance_score_ratio"
+SCORE_UPDATED = "aws_config_conformance_pack_compliance_score_last_updated_timestamp_seconds"
 
 
-def pack(name: str, *rules: SimulatedRule, score: float = 50.0) -> SimulatedPack:
+# Served as "<name>-conformance-pack-xxxxxxxx": longer than the 64 characters this exporter
+# once took for DescribeComplianceByConfigRule's limit, within the model's.
+LONG_RULE = "config-rule-with-a-name-long-enough-to-pass-sixty-four-characters"
+PACKS = 3
+
+
+def pack(name: str, *rules: SimulatedRule, score: float | None = 50.0) -> SimulatedPack:
     return SimulatedPack(
-        name, "CREATE_COMPLETE", requested_at=NOW - 600, score=score, scored_at=NOW, rules=rules
+        name,
+        "CREATE_COMPLETE",
+        requested_at=NOW - 600,
+        score=score,
+        scored_at=None if score is None else NOW,
+        rules=rules,
     )
 
 
@@ -36,7 +50,10 @@ def simulator() -> Iterator[ConfigSimulator]:
             SimulatedRule("iam-root-key"),
             SimulatedRule("s3-public-read", "NON_COMPLIANT", 140),
             SimulatedRule("ebs-encrypted", "NON_COMPLIANT", 3),
+            SimulatedRule(LONG_RULE, "NON_COMPLIANT", 7),
         ),
+        # Just deployed: AWS lists its status and evaluates its rules, but has no score yet.
+        pack("fresh", SimulatedRule("rds-encrypted", "NON_COMPLIANT", 2), score=None),
     ]
     with ConfigSimulator(Scenario({(ACCOUNT, r): packs for r in REGIONS})) as sim:
         yield sim
@@ -46,7 +63,9 @@ def start(
     simulator: ConfigSimulator, exporter_factory, tmp_path, compliance: str
 ) -> ExporterProcess:
     config = tmp_path / "config.yml"
-    config.write_text(f"regions: [{', '.join(REGIONS)}]\ncompliance: {compliance}\n")
+    config.write_text(
+        f"regions: [{', '.join(REGIONS)}]\nmin_interval_seconds: 0\ncompliance: {compliance}\n"
+    )
     process: ExporterProcess = exporter_factory([f"--config.file={config}"], aws_env(simulator.url))
     return process
 
@@ -76,7 +95,7 @@ def test_compliance_series_from_the_simulator(simulator, exporter_factory, tmp_p
         "{interval_seconds: 300, noncompliant_resources: true}",
     )
 
-    samples = scrape_until(process, lambda s: len(s.get(COMPLIANCE, ())) == 2 * 2 * 3)
+    samples = scrape_until(process, lambda s: len(s.get(COMPLIANCE, ())) == 2 * PACKS * 3)
     simulator.reset_calls()
     again = parse_exposition(process.scrape())
 
@@ -86,30 +105,70 @@ def test_compliance_series_from_the_simulator(simulator, exporter_factory, tmp_p
         if value == 1
     }
     assert verdicts == {
-        (r, p): v for r in REGIONS for p, v in (("clean", "COMPLIANT"), ("broken", "NON_COMPLIANT"))
+        (r, p): v
+        for r in REGIONS
+        for p, v in (
+            ("clean", "COMPLIANT"),
+            ("broken", "NON_COMPLIANT"),
+            ("fresh", "NON_COMPLIANT"),
+        )
     }
     rules = {
         (labels["conformance_pack"], labels["compliance"]): value
         for labels, value in samples["aws_config_conformance_pack_rules"]
         if labels["region"] == "us-east-1"
     }
-    assert rules[("broken", "NON_COMPLIANT")] == 2
+    assert rules[("broken", "NON_COMPLIANT")] == 3
     assert rules[("broken", "INSUFFICIENT_DATA")] == 0
     counts = {
         labels["config_rule"].split("-conformance-pack-")[0]: value
         for labels, value in samples["aws_config_conformance_pack_rule_noncompliant_resources"]
         if labels["region"] == "us-east-1"
     }
-    assert counts == {"s3-public-read": 100.0, "ebs-encrypted": 3.0}
+    assert counts == {
+        "s3-public-read": 100.0,
+        "ebs-encrypted": 3.0,
+        LONG_RULE: 7.0,
+        "rds-encrypted": 2.0,
+    }
     scores = {
         labels["conformance_pack"]: value
         for labels, value in samples["aws_config_conformance_pack_compliance_score_ratio"]
     }
-    assert scores == {"clean": 1.0, "broken": 0.5}
+    assert scores == {"clean": 1.0, "broken": 0.5}  # none for "fresh": it has no score
     # Within the interval a scrape makes no compliance call and serves the same data.
     assert again[COMPLIANCE] == samples[COMPLIANCE]
     assert simulator.calls(operation="ListConformancePackComplianceScores") == 0
     assert simulator.calls(operation="DescribeConformancePackStatus") == len(REGIONS)
+
+
+def test_a_listed_pack_without_a_score_has_its_verdict_and_rules(
+    simulator, exporter_factory, tmp_path
+) -> None:
+    process = start(simulator, exporter_factory, tmp_path, "{interval_seconds: 300}")
+
+    samples = scrape_until(process, lambda s: len(s.get(COMPLIANCE, ())) == 2 * PACKS * 3)
+
+    def fresh(name: str) -> dict[tuple[str, str], float]:
+        return {
+            (labels["region"], labels.get("compliance", "")): value
+            for labels, value in samples.get(name, [])
+            if labels["conformance_pack"] == "fresh"
+        }
+
+    assert "fresh" in {labels["conformance_pack"] for labels, _ in samples[STATE]}
+    assert {key for key, value in fresh(COMPLIANCE).items() if value} == {
+        (region, "NON_COMPLIANT") for region in REGIONS
+    }
+    assert fresh("aws_config_conformance_pack_rules") == {
+        (region, value): float(value == "NON_COMPLIANT")
+        for region in REGIONS
+        for value in ("COMPLIANT", "NON_COMPLIANT", "INSUFFICIENT_DATA")
+    }
+    assert fresh("aws_config_conformance_pack_rule_compliance")
+    assert fresh(SCORE) == {}
+    assert fresh(SCORE_UPDATED) == {}
+    assert len(samples[SCORE]) == 2 * (PACKS - 1)  # the scored packs do have theirs
 
 
 def test_a_denied_compliance_read_leaves_pack_status_alone(

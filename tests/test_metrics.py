@@ -92,14 +92,26 @@ def states() -> tuple[str, ...]:
     return StatusCollector(Config(), model).states
 
 
-def stub_compliance(stub: Stubber) -> None:
-    """Recorded compliance answers for the us-east-1 packs: a score, a verdict, rules, counts."""
+def stub_status(stub: Stubber, pages: list[dict[str, Any]]) -> None:
+    """Recorded status pages of us-east-1: both the status read and the compliance read list
+    the packs with them."""
+    stub.add_response("describe_conformance_pack_status", pages[0], {"Limit": 20})
+    stub.add_response(
+        "describe_conformance_pack_status", pages[1], {"Limit": 20, "NextToken": "page-2"}
+    )
+
+
+def stub_compliance(stub: Stubber, pages: list[dict[str, Any]]) -> None:
+    """Recorded compliance answers for the us-east-1 packs: the listing, a score with more
+    decimals than a float divides exactly, verdicts and rules of every listed pack (two not
+    scored yet), counts."""
     updated = datetime.fromtimestamp(1_700_003_000, timezone.utc)
+    stub_status(stub, pages)
     stub.add_response(
         "list_conformance_pack_compliance_scores",
         {
             "ConformancePackComplianceScores": [
-                {"ConformancePackName": "cis-level1", "Score": "62.5", "LastUpdatedTime": updated},
+                {"ConformancePackName": "cis-level1", "Score": "87.04", "LastUpdatedTime": updated},
                 {
                     "ConformancePackName": "pci-dss",
                     "Score": "INSUFFICIENT_DATA",
@@ -117,10 +129,12 @@ def stub_compliance(stub: Stubber) -> None:
                 for name, verdict in (
                     ("cis-level1", "NON_COMPLIANT"),
                     ("pci-dss", "INSUFFICIENT_DATA"),
+                    ("security-hub", "COMPLIANT"),
+                    ("tomorrow", "INSUFFICIENT_DATA"),
                 )
             ]
         },
-        {"ConformancePackNames": ["cis-level1", "pci-dss"]},
+        {"ConformancePackNames": ["cis-level1", "pci-dss", "security-hub", "tomorrow"]},
     )
     for pack, rules in (
         (
@@ -131,6 +145,9 @@ def stub_compliance(stub: Stubber) -> None:
             ),
         ),
         ("pci-dss", (("restricted-ssh", "INSUFFICIENT_DATA"),)),
+        # Listed, but not scored yet: a verdict and rules all the same.
+        ("security-hub", (("securityhub-enabled", "COMPLIANT"),)),
+        ("tomorrow", ()),
     ):
         stub.add_response(
             "describe_conformance_pack_compliance",
@@ -172,15 +189,12 @@ def recorded_scrape() -> list[Any]:
     scraper = make_scraper(
         [Target(account, "us-east-1"), Target(account, "eu-west-1")],
         concurrency=1,  # one worker: the stubbed answers are consumed in a known order
-        min_interval_seconds=3600,  # later scrapes, awaiting compliance, read nothing again
+        min_interval_seconds=3600,  # later scrapes serve the first reads, reading nothing
         organization_conformance_packs=True,
         compliance=ComplianceConfig(noncompliant_resources=True),
     )
     with Stubber(east) as east_stub, Stubber(west) as west_stub:
-        east_stub.add_response("describe_conformance_pack_status", pages[0], {"Limit": 20})
-        east_stub.add_response(
-            "describe_conformance_pack_status", pages[1], {"Limit": 20, "NextToken": "page-2"}
-        )
+        stub_status(east_stub, pages)
         west_stub.add_client_error(
             "describe_conformance_pack_status", "AccessDeniedException", http_status_code=400
         )
@@ -194,20 +208,30 @@ def recorded_scrape() -> list[Any]:
             {"OrganizationConformancePackDetailedStatuses": [ORGANIZATION_MEMBER]},
             {"OrganizationConformancePackName": "org-baseline", "Limit": 100},
         )
-        stub_compliance(east_stub)
+        stub_compliance(east_stub, pages)
         west_stub.add_client_error(
-            "list_conformance_pack_compliance_scores", "AccessDeniedException"
+            "describe_conformance_pack_status", "AccessDeniedException", http_status_code=400
         )
-        families = wait_for(
+        # The collectors share each region's client, and Stubber answers in the order it was
+        # given: each collector reads alone first, then one scrape serves what they read.
+        scraper.collect(Deadline.after(10), only={"status"})
+        scraper.collect(Deadline.after(10), only={"organization"})
+        wait_for(
             lambda: (
-                (found := scraper.collect(Deadline.after(10)))
-                and len(next(f for f in found if f.name == SCRAPE_SUCCESS).samples) == 5
-                and found
+                len(
+                    next(
+                        f
+                        for f in scraper.collect(Deadline.after(10), only={"compliance"})
+                        if f.name == SCRAPE_SUCCESS
+                    ).samples
+                )
+                == 2
             ),
             10,
             "the compliance reads",
             interval=0.01,
         )
+        families = scraper.collect(Deadline.after(10))
         east_stub.assert_no_pending_responses()
         west_stub.assert_no_pending_responses()
     scraper.close()

@@ -78,3 +78,10 @@ def read_token_pages(
         if deadline.passed():
             raise DeadlineExceededError("the deadline passed between pages")
         token = {"NextToken": page["NextToken"]}
+
+
+def input_max(service_model: Any, operation: str, member: str, *, each: bool = False) -> int:
+    """The `max` botocore's model sets on `operation`'s input `member` (on each of its items
+    with `each`): AWS's page sizes and name limits change with the model, never with a copy."""
+    shape = service_model.operation_model(operation).input_shape.members[member]
+    return int((shape.member if each else shape).metadata["max"])

@@ -2,15 +2,19 @@
 resources break each non-compliant rule.
 
 AWS re-evaluates rules on change or every 1 to 24 hours, so a target is read at most every
-`compliance.interval_seconds`, in the background, with the fewest calls the API allows:
-ceil(N/20) score calls, ceil(N/5) summary calls, one rule call per pack (more past 1,000
-rules) and, with `noncompliant_resources`, ceil(R/25) resource-count calls. The calls of one
-target are made one after the other, so a target never has more than one compliance call in
-flight beside its status read.
+`compliance.interval_seconds`, in the background, with the fewest calls the API allows. The
+packs are those DescribeConformancePackStatus lists, as the status collector reads them (a
+new pack may have no score yet, and still has a verdict and rules). For N packs, R of whose
+rules are non-compliant, in a region with S scored packs: ceil(N/20) status calls, ceil(S/20)
+score calls (none without packs), ceil(N/5) summary calls, one rule call per pack (more past
+1,000 rules) and, with `noncompliant_resources`, ceil(R/25) resource-count calls; every size
+is the installed botocore model's. The calls of one target are made one after the other, so a target
+never has more than one compliance call in flight beside its status read.
 """
 
 from __future__ import annotations
 
+import decimal
 import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,7 +24,9 @@ from typing import Any
 import botocore.exceptions
 from prometheus_client.samples import Sample
 
-from exporter.aws.pages import read_all_pages, read_token_pages
+from exporter.aws.packs import IAM_ACTION as STATUS_IAM_ACTION
+from exporter.aws.packs import fetch_pack_statuses
+from exporter.aws.pages import input_max, read_all_pages, read_token_pages
 from exporter.aws.targets import Target
 from exporter.config import Config
 from exporter.deadline import Deadline
@@ -39,10 +45,6 @@ from exporter.metrics import (
 )
 from exporter.scrape import ReadPolicy
 
-NAMES_PER_SUMMARY = 5
-RULES_PER_PAGE = 1000
-RULES_PER_COUNT = 25
-MAX_COUNTED_RULE_NAME = 64  # DescribeComplianceByConfigRule's limit; pack rules may have 128
 NO_SUCH_PACK = "NoSuchConformancePackException"
 
 
@@ -79,6 +81,33 @@ def _each_or_alone(
 
 
 @dataclass(frozen=True)
+class ComplianceLimits:
+    """The page sizes and name limits of the compliance calls, as the model sets them."""
+
+    scores_per_page: int
+    names_per_summary: int
+    rules_per_page: int
+    rules_per_count: int
+    longest_counted_rule: int
+
+    @classmethod
+    def of(cls, service_model: Any) -> ComplianceLimits:
+        """The limits of `service_model`, the client's own: what botocore validates against."""
+        counts = "DescribeComplianceByConfigRule"
+        return cls(
+            scores_per_page=input_max(
+                service_model, "ListConformancePackComplianceScores", "Limit"
+            ),
+            names_per_summary=input_max(
+                service_model, "GetConformancePackComplianceSummary", "ConformancePackNames"
+            ),
+            rules_per_page=input_max(service_model, "DescribeConformancePackCompliance", "Limit"),
+            rules_per_count=input_max(service_model, counts, "ConfigRuleNames"),
+            longest_counted_rule=input_max(service_model, counts, "ConfigRuleNames", each=True),
+        )
+
+
+@dataclass(frozen=True)
 class PackCompliance:
     """What AWS says of one target's packs, as botocore parsed it."""
 
@@ -89,23 +118,28 @@ class PackCompliance:
 
 
 def fetch_compliance(
-    client: Any, pack_names: Sequence[str], deadline: Deadline, count_resources: bool
+    client: Any, pack_names: tuple[str, ...], deadline: Deadline, count_resources: bool
 ) -> PackCompliance:
-    """Scores, verdicts and rules of every pack (or of `pack_names`), with the fewest calls."""
-    scores = read_token_pages(
-        client,
-        "list_conformance_pack_compliance_scores",
-        "ConformancePackComplianceScores",
-        deadline,
-        Limit=20,
-    )
-    wanted = set(pack_names)
-    scores = [s for s in scores if not wanted or s["ConformancePackName"] in wanted]
-    names = sorted({str(score["ConformancePackName"]) for score in scores})
+    """Scores, verdicts and rules of every pack the status read lists (or of `pack_names`),
+    with the fewest calls; scores only of listed packs, and only where AWS has one."""
+    limits = ComplianceLimits.of(client.meta.service_model)
+    statuses = fetch_pack_statuses(client, pack_names, deadline)
+    names = sorted({str(status["ConformancePackName"]) for status in statuses})
+    scores: list[dict[str, Any]] = []
+    if names:
+        scores = read_token_pages(
+            client,
+            "list_conformance_pack_compliance_scores",
+            "ConformancePackComplianceScores",
+            deadline,
+            Limit=limits.scores_per_page,
+        )
+    listed = set(names)
+    scores = [score for score in scores if score["ConformancePackName"] in listed]
     summaries = _each_or_alone(
         NO_SUCH_PACK,
         names,
-        NAMES_PER_SUMMARY,
+        limits.names_per_summary,
         lambda chunk: read_all_pages(
             client,
             "get_conformance_pack_compliance_summary",
@@ -126,7 +160,7 @@ def fetch_compliance(
                 client,
                 "describe_conformance_pack_compliance",
                 "ConformancePackRuleComplianceList",
-                RULES_PER_PAGE,
+                limits.rules_per_page,
                 deadline,
                 ConformancePackName=name,
             ),
@@ -140,12 +174,12 @@ def fetch_compliance(
             for pack_rules in rules.values()
             for rule in pack_rules
             if rule["ComplianceType"] == "NON_COMPLIANT"
-            and len(rule["ConfigRuleName"]) <= MAX_COUNTED_RULE_NAME
+            and len(rule["ConfigRuleName"]) <= limits.longest_counted_rule
         )
         rows = _each_or_alone(
             "NoSuchConfigRuleException",
             failing,
-            RULES_PER_COUNT,
+            limits.rules_per_count,
             lambda chunk: read_all_pages(
                 client,
                 "describe_compliance_by_config_rule",
@@ -161,11 +195,13 @@ def fetch_compliance(
 
 
 def _ratio(score: str) -> float | None:
-    """AWS's percentage as a ratio; None for INSUFFICIENT_DATA or anything not a number."""
+    """AWS's decimal percentage divided exactly ("87.04" is 0.8704, not 0.8704000000000001);
+    None for INSUFFICIENT_DATA or anything not a finite number."""
     try:
-        return float(score) / 100
-    except ValueError:
+        percent = decimal.Decimal(score)
+    except decimal.InvalidOperation:
         return None
+    return float(percent / 100) if percent.is_finite() else None
 
 
 def compliance_samples(
@@ -216,6 +252,7 @@ class ComplianceCollector:
     name = "compliance"
     IAM_ACTIONS = frozenset(
         {
+            STATUS_IAM_ACTION,
             "config:ListConformancePackComplianceScores",
             "config:GetConformancePackComplianceSummary",
             "config:DescribeConformancePackCompliance",

@@ -1,7 +1,8 @@
 """Pack status: each conformance pack's deployment state, timestamps and metadata.
 
-Read on every scrape through botocore's `describe_conformance_pack_status` paginator, at 20
-packs a page (the maximum), or for the configured pack names, 25 names a call.
+Read on every scrape through botocore's `describe_conformance_pack_status` paginator at the
+model's largest page (20 packs), the configured pack names a page's worth a call: N packs or
+names cost ceil(N/20) calls.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from prometheus_client.samples import Sample
 
-from exporter.aws.pages import read_all_pages
+from exporter.aws.packs import IAM_ACTION, fetch_pack_statuses
 from exporter.aws.targets import Target
 from exporter.config import Config
 from exporter.deadline import Deadline
@@ -26,26 +27,6 @@ from exporter.metrics import (
     timestamp,
 )
 from exporter.scrape import ReadPolicy
-
-OPERATION = "describe_conformance_pack_status"
-RESULT_KEY = "ConformancePackStatusDetails"
-PAGE_SIZE = 20
-NAMES_PER_CALL = 25
-
-
-def fetch_pack_statuses(
-    client: Any, names: tuple[str, ...], deadline: Deadline
-) -> list[dict[str, Any]]:
-    """Every pack's status (or the named packs', 25 names a call) at 20 packs a page."""
-    if not names:
-        return read_all_pages(client, OPERATION, RESULT_KEY, PAGE_SIZE, deadline)
-    statuses: list[dict[str, Any]] = []
-    for start in range(0, len(names), NAMES_PER_CALL):
-        chunk = list(names[start : start + NAMES_PER_CALL])
-        statuses += read_all_pages(
-            client, OPERATION, RESULT_KEY, PAGE_SIZE, deadline, ConformancePackNames=chunk
-        )
-    return statuses
 
 
 def pack_samples(
@@ -84,7 +65,7 @@ class StatusCollector:
     """Every target's packs, on every scrape (or every `min_interval_seconds`)."""
 
     name = "status"
-    IAM_ACTIONS = frozenset({"config:DescribeConformancePackStatus"})
+    IAM_ACTIONS = frozenset({IAM_ACTION})
 
     def __init__(self, config: Config, service_model: Any) -> None:
         self.states = tuple(service_model.shape_for("ConformancePackState").enum)

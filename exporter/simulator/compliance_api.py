@@ -4,7 +4,7 @@ count of non-compliant resources, read from the packs of one (account, region)."
 from __future__ import annotations
 
 from exporter.simulator.compliance import Score, pack_compliance, score_text
-from exporter.simulator.errors import client_error, validation_error
+from exporter.simulator.errors import client_error
 from exporter.simulator.packs import Shelf, SimulatedPack, pack_ids
 from exporter.simulator.paging import PageTokens, after, query_key, take
 from exporter.simulator.service_model import Params
@@ -15,8 +15,6 @@ PACK_RULES = "DescribeConformancePackCompliance"
 RULES = "DescribeComplianceByConfigRule"
 # DescribeComplianceByConfigRule takes no Limit and AWS does not document its page size.
 _RULE_PAGE = 25
-# AWS refuses longer names in DescribeComplianceByConfigRule although its model allows 128.
-_RULE_NAME_LIMIT = 64
 _CONTRIBUTOR_CAP = 100
 
 
@@ -131,20 +129,11 @@ def rule_compliance(
     payload: dict[str, object], shelf: Shelf, tokens: PageTokens, started_at: float, now: float
 ) -> dict[str, object]:
     """DescribeComplianceByConfigRule: each rule's compliance, with non-compliant resources
-    counted up to 100 as AWS caps them.
-
-    Listing without names still returns rules named beyond 64 characters, which AWS then
-    refuses to look up by name: callers must cope with both.
+    counted up to 100 as AWS caps them. Names are as long as the model's ConfigRuleName allows
+    (`Params` refuses longer ones), the same limit pack rules are named within.
     """
     params = Params(RULES, payload)
     wanted = sorted(set(params.strings("ConfigRuleNames")))
-    if any(len(name) > _RULE_NAME_LIMIT for name in wanted):
-        raise validation_error(
-            f"[{', '.join(wanted)}]",
-            "configRuleNames",
-            "Member must satisfy constraint: [Member must have length less than or equal to"
-            f" {_RULE_NAME_LIMIT}, Member must have length greater than or equal to 1]",
-        )
     places = shelf.rule_places
     for name in wanted:
         if name not in places:

@@ -13,8 +13,8 @@ import pytest
 
 from exporter.aws.errors import InvalidResponseError, UnlistedOperationError, error_code
 from exporter.aws.hooks import ApiCallCounter, attempt_outcome
+from exporter.aws.packs import fetch_pack_statuses
 from exporter.collectors import IAM_ACTIONS
-from exporter.collectors.status import fetch_pack_statuses
 from exporter.deadline import Deadline
 from exporter.simulator import Fault
 from tests.aws.conftest import OPERATION, make_account

@@ -14,8 +14,8 @@ import pytest
 
 from exporter import __version__
 from exporter.aws.hooks import UNNEEDED_HANDLERS, ApiCallCounter, unneeded_handlers
+from exporter.aws.packs import fetch_pack_statuses
 from exporter.aws.pages import paginator
-from exporter.collectors.status import fetch_pack_statuses
 from exporter.config import AccountConfig
 from exporter.deadline import Deadline
 from tests.aws.conftest import make_account

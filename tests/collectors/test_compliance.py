@@ -67,6 +67,11 @@ def rule(name: str, compliance: str = "COMPLIANT") -> dict[str, Any]:
     return {"ConfigRuleName": name, "ComplianceType": compliance, "Controls": []}
 
 
+def stub_listed(stub: Stubber, names: list[str]) -> None:
+    """The status listing a compliance read starts with: the packs it reads."""
+    stub_pages(stub, [pack_status(name) for name in names])
+
+
 def stub_scores(stub: Stubber, names: list[str]) -> None:
     """The score pages AWS sends: 20 a page."""
     pages = [names[i : i + 20] for i in range(0, len(names), 20)] or [[]]
@@ -115,6 +120,7 @@ def fetch(account: Account, count_resources: bool = False, names: tuple[str, ...
 
 def test_the_fewest_calls_for_45_packs(account, stub) -> None:
     names = [f"pack-{i:02d}" for i in range(45)]
+    stub_listed(stub, names)  # 3 calls
     stub_scores(stub, names)  # 3 calls
     for start in range(0, 45, 5):  # 9 calls
         stub_summary(stub, {n: "COMPLIANT" for n in names[start : start + 5]})
@@ -131,6 +137,7 @@ def test_the_fewest_calls_for_45_packs(account, stub) -> None:
 
 def test_rules_past_1000_take_a_second_page(account, stub) -> None:
     rules = [rule(f"r-{i:04d}", "NON_COMPLIANT" if i % 2 else "COMPLIANT") for i in range(1500)]
+    stub_listed(stub, ["big"])
     stub_scores(stub, ["big"])
     stub_summary(stub, {"big": "NON_COMPLIANT"})
     stub_rules(stub, "big", rules)
@@ -144,43 +151,118 @@ def test_rules_past_1000_take_a_second_page(account, stub) -> None:
     assert len(samples[RULE_COMPLIANCE]) == 1500 * len(VALUES)
 
 
-def test_resource_counts_skip_names_over_64_characters(account, stub) -> None:
-    long_name = "r" * 65
+def test_resource_counts_take_names_as_long_as_the_model_allows(account, stub) -> None:
+    longest = (
+        account.clients["us-east-1"]
+        .meta.service_model.operation_model("DescribeComplianceByConfigRule")
+        .input_shape.members["ConfigRuleNames"]
+        .member.metadata["max"]
+    )
+    at_limit, beyond = "r" * longest, "r" * (longest + 1)
+    stub_listed(stub, ["pci"])
     stub_scores(stub, ["pci"])
     stub_summary(stub, {"pci": "NON_COMPLIANT"})
     stub_rules(
         stub,
         "pci",
-        [rule("s3-public", "NON_COMPLIANT"), rule(long_name, "NON_COMPLIANT"), rule("ok")],
+        [
+            rule("s3-public", "NON_COMPLIANT"),
+            rule(at_limit, "NON_COMPLIANT"),
+            rule(beyond, "NON_COMPLIANT"),
+            rule("ok"),
+        ],
     )
     stub.add_response(
         COUNTS,
         {
             "ComplianceByConfigRules": [
                 {
-                    "ConfigRuleName": "s3-public",
+                    "ConfigRuleName": name,
                     "Compliance": {
                         "ComplianceType": "NON_COMPLIANT",
-                        "ComplianceContributorCount": {"CappedCount": 100, "CapExceeded": True},
+                        "ComplianceContributorCount": {"CappedCount": count, "CapExceeded": capped},
                     },
                 }
+                for name, count, capped in ((at_limit, 4, False), ("s3-public", 100, True))
             ]
         },
-        {"ConfigRuleNames": ["s3-public"], "ComplianceTypes": ["NON_COMPLIANT"]},
+        {"ConfigRuleNames": [at_limit, "s3-public"], "ComplianceTypes": ["NON_COMPLIANT"]},
     )
 
     samples = compliance_samples(ACCOUNT, "us-east-1", fetch(account, True), VALUES)
 
     stub.assert_no_pending_responses()
-    assert [(s.labels["config_rule"], s.value) for s in samples[NONCOMPLIANT_RESOURCES]] == [
-        ("s3-public", 100.0)
-    ]
-    assert [s.value for s in samples[CAP_EXCEEDED]] == [1.0]
-    long_rule = [s for s in samples[RULE_COMPLIANCE] if s.labels["config_rule"] == long_name]
+    assert longest > 64  # the limit this exporter once hard-coded
+    counted = {s.labels["config_rule"]: s.value for s in samples[NONCOMPLIANT_RESOURCES]}
+    assert counted == {"s3-public": 100.0, at_limit: 4.0}
+    exceeded = {s.labels["config_rule"]: s.value for s in samples[CAP_EXCEEDED]}
+    assert exceeded == {"s3-public": 1.0, at_limit: 0.0}
+    long_rule = [s for s in samples[RULE_COMPLIANCE] if s.labels["config_rule"] == beyond]
     assert {s.labels["compliance"] for s in long_rule if s.value} == {"NON_COMPLIANT"}
 
 
+def test_every_listed_pack_has_a_verdict_and_rules_scored_or_not(account, stub) -> None:
+    stub_listed(stub, ["new", "old"])
+    stub_scores(stub, ["deleted", "old"])  # "new" has no score yet; "deleted" is gone
+    stub_summary(stub, {"new": "INSUFFICIENT_DATA", "old": "COMPLIANT"})
+    stub_rules(stub, "new", [rule("a", "INSUFFICIENT_DATA")])
+    stub_rules(stub, "old", [rule("b")])
+
+    samples = compliance_samples(ACCOUNT, "us-east-1", fetch(account), VALUES)
+
+    stub.assert_no_pending_responses()
+    verdicts = {
+        s.labels["conformance_pack"]: s.labels["compliance"] for s in samples[COMPLIANCE] if s.value
+    }
+    assert verdicts == {"new": "INSUFFICIENT_DATA", "old": "COMPLIANT"}
+    assert {s.labels["conformance_pack"] for s in samples[RULES]} == {"new", "old"}
+    assert [s.labels["conformance_pack"] for s in samples[SCORE]] == ["old"]
+    assert [s.labels["conformance_pack"] for s in samples[SCORE_UPDATED]] == ["old"]
+
+
+def test_named_packs_are_listed_by_name(account, stub) -> None:
+    stub_pages(stub, [pack_status("wanted")], ["wanted", "missing"])
+    stub_scores(stub, ["other", "wanted"])
+    stub_summary(stub, {"wanted": "COMPLIANT"})
+    stub_rules(stub, "wanted", [rule("b")])
+
+    found = fetch(account, names=("wanted", "missing"))
+
+    stub.assert_no_pending_responses()
+    assert [score["ConformancePackName"] for score in found.scores] == ["wanted"]
+    assert found.verdicts == {"wanted": "COMPLIANT"}
+
+
+def test_no_listed_pack_takes_no_compliance_call(account, stub) -> None:
+    stub_listed(stub, [])
+
+    found = fetch(account, True)
+
+    stub.assert_no_pending_responses()  # and Stubber fails any call it was not given
+    assert (found.scores, found.verdicts, found.rules, found.resource_counts) == ([], {}, {}, {})
+
+
+@pytest.mark.parametrize(
+    ("score_text", "ratio"),
+    [("87.04", 0.8704), ("62.5", 0.625), ("100", 1.0), ("0.01", 0.0001), ("33.33", 0.3333)],
+)
+def test_scores_are_the_decimal_divided_exactly(score_text, ratio) -> None:
+    found = PackCompliance(scores=[score("p", score_text)])
+
+    [sample] = compliance_samples(ACCOUNT, "us-east-1", found, VALUES)[SCORE]
+
+    assert sample.value == ratio
+
+
+@pytest.mark.parametrize("score_text", ["INSUFFICIENT_DATA", "NaN", "Infinity", ""])
+def test_a_score_that_is_not_a_finite_number_has_no_series(score_text) -> None:
+    found = PackCompliance(scores=[score("p", score_text)])
+
+    assert compliance_samples(ACCOUNT, "us-east-1", found, VALUES)[SCORE] == []
+
+
 def test_insufficient_data_has_no_score_but_a_verdict(account, stub) -> None:
+    stub_listed(stub, ["new", "old"])
     stub.add_response(
         SCORES,
         {"ConformancePackComplianceScores": [score("new", "INSUFFICIENT_DATA"), score("old")]},
@@ -201,6 +283,7 @@ def test_insufficient_data_has_no_score_but_a_verdict(account, stub) -> None:
 
 
 def test_a_pack_deleted_between_calls_is_skipped(account, stub) -> None:
+    stub_listed(stub, ["gone", "kept"])
     stub_scores(stub, ["gone", "kept"])
     stub.add_client_error(
         SUMMARY,
@@ -242,7 +325,8 @@ def test_an_unknown_compliance_value_is_passed_through(account) -> None:
 def test_a_failing_compliance_read_leaves_pack_status_alone(
     account, stub, caplog, code, status
 ) -> None:
-    stub_pages(stub, [pack_status("healthy")])
+    stub_pages(stub, [pack_status("healthy")])  # the status collector's read
+    stub_listed(stub, ["healthy"])  # the compliance read's listing
     stub.add_client_error(SCORES, code, http_status_code=status)
     scraper = make_scraper(
         [Target(account, "us-east-1")],
@@ -270,7 +354,8 @@ def test_a_failing_compliance_read_leaves_pack_status_alone(
 
 
 def test_no_compliance_call_between_refreshes(account, stub) -> None:
-    stub_pages(stub, [pack_status("p")])
+    stub_pages(stub, [pack_status("p")])  # the status collector's read
+    stub_listed(stub, ["p"])  # the compliance read's listing
     stub_scores(stub, ["p"])
     stub_summary(stub, {"p": "NON_COMPLIANT"})
     stub_rules(stub, "p", [rule("r", "NON_COMPLIANT")])

@@ -114,17 +114,35 @@ def test_sts_failure_still_serves_with_empty_account(account, stubbers, caplog) 
     assert any(getattr(r, "error_code", None) == "AccessDenied" for r in caplog.records)
 
 
-def test_name_filter_is_sent_in_chunks_of_25(account, stubbers) -> None:
-    names = [f"pack-{i:02d}" for i in range(30)]
-    stub_pages(stubbers["us-east-1"], [pack_status(n) for n in names[:25]][:20], names[:25])
-    stub_pages(stubbers["us-east-1"], [pack_status(n) for n in names[25:]], names[25:])
+def test_names_are_asked_a_page_at_a_time(account, stubbers) -> None:
+    names = [f"pack-{i:02d}" for i in range(50)]
+    for start in range(0, len(names), 20):  # ceil(50/20) = 3 calls, one page each
+        chunk = names[start : start + 20]
+        assert stub_pages(stubbers["us-east-1"], [pack_status(n) for n in chunk], chunk) == 1
 
     samples = scrape(
         make_collector(account, regions=("us-east-1",), conformance_packs=tuple(names))
     )
 
     stubbers["us-east-1"].assert_no_pending_responses()
-    assert len(samples[INFO]) == 25
+    assert {labels["conformance_pack"] for labels, _ in samples[INFO]} == set(names)
+
+
+def test_the_name_chunk_is_read_from_the_model(account, stubbers, monkeypatch) -> None:
+    model = account.clients["us-east-1"].meta.service_model
+    members = model.operation_model("DescribeConformancePackStatus").input_shape.members
+    monkeypatch.setitem(members["ConformancePackNames"].metadata, "max", 7)
+    names = [f"pack-{i:02d}" for i in range(15)]
+    for start in range(0, len(names), 7):  # fewer names a call than a page holds: 3 calls
+        chunk = names[start : start + 7]
+        stub_pages(stubbers["us-east-1"], [pack_status(n) for n in chunk], chunk)
+
+    samples = scrape(
+        make_collector(account, regions=("us-east-1",), conformance_packs=tuple(names))
+    )
+
+    stubbers["us-east-1"].assert_no_pending_responses()
+    assert len(samples[INFO]) == len(names)
 
 
 def test_pack_samples_pass_an_unknown_state_through_with_1() -> None:

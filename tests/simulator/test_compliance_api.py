@@ -18,6 +18,7 @@ from exporter.simulator import (
     SimulatedRule,
     pack_ids,
 )
+from exporter.simulator.service_model import max_length
 from tests.simulator.conftest import NOW, FakeClock, error_code, make_client
 
 REGION = "us-east-1"
@@ -316,26 +317,28 @@ def test_rule_compliance_pages_over_every_pack_with_unique_rule_names(session, s
     assert failing_names == sorted(served("Third", f"rule-{index:04d}") for index in range(7))
 
 
-def test_rule_names_longer_than_64_characters_are_refused_by_name(session, serve):
-    at_limit = "x" * (64 - len("-conformance-pack-12345678"))
-    beyond = at_limit + "y"
-    simulator = serve(scenario(pack("Long", (SimulatedRule(at_limit), SimulatedRule(beyond)))))
-    client = make_client(session, simulator)
-    listed = [
-        item["ConfigRuleName"]
-        for item in client.describe_compliance_by_config_rule()["ComplianceByConfigRules"]
-    ]
+def test_rule_names_up_to_the_models_limit_are_looked_up_by_name(session, serve):
+    longest = max_length("ConfigRuleName")
+    at_limit = "x" * (longest - len("-conformance-pack-12345678"))
+    simulator = serve(scenario(pack("Long", (SimulatedRule(at_limit, "NON_COMPLIANT", 2),))))
+    client = make_client(session, simulator, parameter_validation=False)
 
     by_name = client.describe_compliance_by_config_rule(ConfigRuleNames=[served("Long", at_limit)])
     with pytest.raises(ClientError) as excinfo:
-        client.describe_compliance_by_config_rule(ConfigRuleNames=[served("Long", beyond)])
+        client.describe_compliance_by_config_rule(ConfigRuleNames=["y" * (longest + 1)])
 
-    assert sorted(map(len, listed)) == [64, 65]
-    assert [item["ConfigRuleName"] for item in by_name["ComplianceByConfigRules"]] == [
-        served("Long", at_limit)
+    assert len(served("Long", at_limit)) == longest > 64
+    assert by_name["ComplianceByConfigRules"] == [
+        {
+            "ConfigRuleName": served("Long", at_limit),
+            "Compliance": {
+                "ComplianceType": "NON_COMPLIANT",
+                "ComplianceContributorCount": {"CappedCount": 2, "CapExceeded": False},
+            },
+        }
     ]
     assert error_code(excinfo) == "ValidationException"
-    assert "Member must have length less than or equal to 64" in str(excinfo.value)
+    assert f"Member must have length less than or equal to {longest}" in str(excinfo.value)
 
 
 def test_rule_compliance_refuses_unknown_rules_and_more_than_25_names(session, serve):

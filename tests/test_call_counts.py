@@ -1,0 +1,229 @@
+"""Every call formula the documentation gives, counted on the exporter process against the
+simulator: the requests the simulator received and the exporter's own
+`aws_config_exporter_api_requests_total` must both equal the formula, computed here from the
+sizes served, with sizes where an extra or a missing call shows (41 packs, 50 names, a pack
+past 1,000 rules, 26 non-compliant rules, 101 packs in an aggregator).
+
+The formulas (README, docs/metrics.md, docs/operations.md, docs/security.md): pack status
+costs ceil(packs/20) calls per account and region per scrape, ceil(names/20) with
+`conformance_packs`; a compliance refresh costs ceil(N/20) status calls, ceil(S/20) score
+calls for the S scored packs, ceil(N/5) summary calls, one rule call per pack (one more per
+1,000 rules past the first 1,000) and ceil(R/25) resource-count calls for R non-compliant
+rules; an aggregator costs ceil(packs/100) calls.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from exporter.simulator import (
+    ConfigSimulator,
+    Scenario,
+    SimulatedAggregator,
+    SimulatedPack,
+    SimulatedRule,
+)
+from tests.conftest import ACCOUNT, ExporterProcess, aws_env, parse_exposition, wait_for
+
+pytestmark = pytest.mark.integration
+
+NOW = time.time()
+OTHER_ACCOUNT = "210987654321"
+REQUESTS = "aws_config_exporter_api_requests_total"
+STATUS = "DescribeConformancePackStatus"
+SCORES = "ListConformancePackComplianceScores"
+SUMMARY = "GetConformancePackComplianceSummary"
+PACK_RULES = "DescribeConformancePackCompliance"
+COUNTS = "DescribeComplianceByConfigRule"
+AGGREGATE = "DescribeAggregateComplianceByConformancePacks"
+CONFIG_OPERATIONS = (STATUS, SCORES, SUMMARY, PACK_RULES, COUNTS, AGGREGATE)
+# The page sizes and chunks the documentation states.
+STATUS_PAGE, SCORE_PAGE, SUMMARY_NAMES, RULE_PAGE, COUNT_NAMES, AGGREGATE_PAGE = (
+    20,
+    20,
+    5,
+    1000,
+    25,
+    100,
+)
+
+Start = Callable[..., ExporterProcess]
+
+
+def packs(count: int, prefix: str = "pack") -> list[SimulatedPack]:
+    return [
+        SimulatedPack(f"{prefix}-{i:03d}", "CREATE_COMPLETE", requested_at=NOW - 600)
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def start(tmp_path: Path, exporter_factory) -> Start:
+    """The exporter process on `simulator` with `config`; every scrape reads AWS again."""
+
+    def start(simulator: ConfigSimulator, config: str) -> ExporterProcess:
+        path = tmp_path / "config.yml"
+        path.write_text(f"min_interval_seconds: 0\n{config}")
+        process: ExporterProcess = exporter_factory(
+            [f"--config.file={path}"], aws_env(simulator.url)
+        )
+        return process
+
+    return start
+
+
+def simulator_calls(simulator: ConfigSimulator, region: str) -> dict[str, int]:
+    """The Config requests the simulator received from `region`, by operation."""
+    counted = {op: simulator.calls(operation=op, region=region) for op in CONFIG_OPERATIONS}
+    return {op: calls for op, calls in counted.items() if calls}
+
+
+def exporter_calls(text: str, region: str) -> dict[str, float]:
+    """The Config requests the exporter says it sent in `region`, by operation; every one
+    must have succeeded, or a retry would hide in the count."""
+    counted: dict[str, float] = {}
+    for labels, value in parse_exposition(text).get(REQUESTS, []):
+        if labels["region"] == region and labels["operation"] in CONFIG_OPERATIONS:
+            assert labels["outcome"] == "success", labels
+            counted[labels["operation"]] = counted.get(labels["operation"], 0) + value
+    return counted
+
+
+def scrape_until(process: ExporterProcess, path: str, family: str) -> str:
+    """The first body of `path` that has `family` (a background read has finished)."""
+    body: str = wait_for(
+        lambda: (
+            (text := process.get(path)[2].decode()) and family in parse_exposition(text) and text
+        ),
+        30,
+        f"{family} in {path}",
+        interval=0.1,
+    )
+    return body
+
+
+def test_pack_status_costs_ceil_packs_over_20_per_target_and_scrape(start) -> None:
+    scrapes = 3
+    sizes = {"us-east-1": 41, "eu-west-1": 20}
+    scenario = Scenario({(ACCOUNT, region): packs(n) for region, n in sizes.items()})
+    with ConfigSimulator(scenario) as simulator:
+        process = start(
+            simulator, "regions: [us-east-1, eu-west-1]\ncompliance: {enabled: false}\n"
+        )
+        bodies = [process.scrape() for _ in range(scrapes)]
+
+        for region, count in sizes.items():
+            expected = {STATUS: scrapes * math.ceil(count / STATUS_PAGE)}
+            assert simulator_calls(simulator, region) == expected, region
+            assert exporter_calls(bodies[-1], region) == expected, region
+    assert expected == {STATUS: scrapes}  # 20 packs: one page, never an empty second one
+
+
+def test_named_packs_cost_ceil_names_over_20_per_scrape(start) -> None:
+    served = packs(60)
+    names = [pack.name for pack in served[5:55]]
+    assert len(names) == 50
+    with ConfigSimulator(Scenario({(ACCOUNT, "us-east-1"): served})) as simulator:
+        process = start(
+            simulator,
+            "regions: [us-east-1]\ncompliance: {enabled: false}\n"
+            f"conformance_packs: [{', '.join(names)}]\n",
+        )
+        first, second = process.scrape(), process.scrape()
+
+        expected = {STATUS: 2 * math.ceil(len(names) / STATUS_PAGE)}
+        assert simulator_calls(simulator, "us-east-1") == expected
+        assert exporter_calls(second, "us-east-1") == expected
+    listed = {
+        labels["conformance_pack"]
+        for labels, _ in parse_exposition(first)["aws_config_conformance_pack_info"]
+    }
+    assert listed == set(names)
+
+
+def compliance_packs() -> list[SimulatedPack]:
+    """41 packs: one of 1,001 rules, one not scored yet, 26 with one non-compliant rule."""
+    made = []
+    for index in range(41):
+        rules = [SimulatedRule(f"rule-{index:03d}-ok")]
+        if index < 26:
+            rules.append(SimulatedRule(f"rule-{index:03d}-failing", "NON_COMPLIANT", index + 1))
+        if index == 40:
+            rules += [SimulatedRule(f"rule-{n:04d}") for n in range(1000)]
+        made.append(
+            SimulatedPack(
+                f"pack-{index:03d}",
+                "CREATE_COMPLETE",
+                requested_at=NOW - 600,
+                rules=tuple(rules),
+                score=None if index == 39 else 50.0 if index < 26 else 100.0,
+                scored_at=None if index == 39 else NOW,
+            )
+        )
+    return made
+
+
+def test_a_compliance_refresh_costs_the_documented_calls(start) -> None:
+    served = compliance_packs()
+    with ConfigSimulator(Scenario({(ACCOUNT, "us-east-1"): served})) as simulator:
+        process = start(
+            simulator,
+            "regions: [us-east-1]\n"
+            "compliance: {interval_seconds: 3600, noncompliant_resources: true}\n",
+        )
+        # Only the compliance collector reads: its refresh's calls are all the calls.
+        body = scrape_until(
+            process,
+            "/metrics?collect[]=compliance",
+            "aws_config_conformance_pack_rule_noncompliant_resources",
+        )
+
+        n = len(served)
+        scored = sum(pack.score is not None for pack in served)
+        failing = sum(rule.compliance == "NON_COMPLIANT" for pack in served for rule in pack.rules)
+        rule_pages = sum(max(1, math.ceil(len(pack.rules) / RULE_PAGE)) for pack in served)
+        expected = {
+            STATUS: math.ceil(n / STATUS_PAGE),
+            SCORES: math.ceil(scored / SCORE_PAGE),
+            SUMMARY: math.ceil(n / SUMMARY_NAMES),
+            PACK_RULES: rule_pages,
+            COUNTS: math.ceil(failing / COUNT_NAMES),
+        }
+        assert simulator_calls(simulator, "us-east-1") == expected
+        assert exporter_calls(body, "us-east-1") == expected
+    # The sizes make each term differ from its neighbour's off-by-one.
+    assert (n, scored, failing, rule_pages) == (41, 40, 26, 42)
+    assert expected == {STATUS: 3, SCORES: 2, SUMMARY: 9, PACK_RULES: 42, COUNTS: 2}
+    verdicts = parse_exposition(body)["aws_config_conformance_pack_compliance"]
+    assert len({labels["conformance_pack"] for labels, _ in verdicts}) == n
+
+
+def test_an_aggregator_costs_ceil_packs_over_100(start) -> None:
+    sources = ((OTHER_ACCOUNT, "eu-west-1"), (OTHER_ACCOUNT, "us-west-2"))
+    sizes = dict(zip(sources, (60, 41), strict=True))
+    scenario = Scenario(
+        {(ACCOUNT, "us-east-1"): [], **{source: packs(n) for source, n in sizes.items()}},
+        aggregators={(ACCOUNT, "us-east-1"): [SimulatedAggregator("organisation", sources)]},
+    )
+    with ConfigSimulator(scenario) as simulator:
+        process = start(
+            simulator,
+            "regions: [us-east-1]\ncompliance: {enabled: false, interval_seconds: 3600}\n"
+            "accounts:\n  - name: management\n"
+            "aggregators:\n  - name: organisation\n    region: us-east-1\n",
+        )
+        body = scrape_until(
+            process, "/metrics?collect[]=aggregator", "aws_config_conformance_pack_compliance"
+        )
+
+        expected = {AGGREGATE: math.ceil(sum(sizes.values()) / AGGREGATE_PAGE)}
+        assert simulator_calls(simulator, "us-east-1") == expected
+        assert exporter_calls(body, "us-east-1") == expected
+    assert expected == {AGGREGATE: 2}  # 101 packs
+    rows = parse_exposition(body)["aws_config_conformance_pack_compliance"]
+    assert len({(labels["region"], labels["conformance_pack"]) for labels, _ in rows}) == 101

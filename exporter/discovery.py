@@ -62,6 +62,7 @@ class AccountDiscovery:
         self._last: tuple[Reading, float | None] | None = None  # and the last success's time
         self._stop = threading.Event()
         self._attempted = threading.Event()
+        self._sts: Any = None  # made on first use too
 
     @property
     def account_id(self) -> str | None:
@@ -74,8 +75,18 @@ class AccountDiscovery:
         """The Organizations client that lists the accounts, made on first use (the
         listing's thread is its only user)."""
         if self._organizations is None:
-            self._organizations = self.account.organizations_client(self)
+            self._organizations = self.account.client_for("organizations", self)
         return self._organizations
+
+    @property
+    def sts(self) -> Any:
+        """The STS client that tells the base account's id. With `accounts` listed, the base
+        account is no target (until listed, if ever): the call is the listing's own, counted
+        and served under it; else it is the base target's own client."""
+        if self._sts is None:
+            own = not self._configured
+            self._sts = self.account.sts_client if own else self.account.client_for("sts", self)
+        return self._sts
 
     @property
     def ready(self) -> bool:
@@ -133,7 +144,7 @@ class AccountDiscovery:
         self._discovered = discovered
         elapsed = time.monotonic() - started
         self._last = (
-            Reading(self.account.resolve_account_id(), region, True, elapsed),
+            Reading(self.account.resolve_account_id(self.sts), region, True, elapsed),
             time.time(),
         )
         return True
@@ -149,7 +160,7 @@ class AccountDiscovery:
         """The accounts to read of those `listed`, by id: the base account first, then the
         rest by id, less the excluded and configured ones. Raises when an id needed to tell
         accounts apart is unknown, rather than read one account twice."""
-        base_id = self.account.resolve_account_id()
+        base_id = self.account.resolve_account_id(self.sts)
         if not base_id:
             raise UnknownAccountIdError("cannot learn the base credentials' account id")
         skipped = set(self._settings.exclude)

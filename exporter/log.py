@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sys
+import threading
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -83,6 +87,32 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return json.dumps(_fields(record), ensure_ascii=False, default=str)
+
+
+class EveryInterval:
+    """Lets a line that repeats (a failure on every scrape) through once per interval.
+
+    `allow` says whether to log now and how many repeats were held back since the last line,
+    so a flood becomes one line a minute that still tells how often it happened.
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last = -math.inf
+        self._held_back = 0
+
+    def allow(self) -> int | None:
+        """The number of repeats held back since the last line if one may be logged now,
+        else None (and this one is counted as held back)."""
+        with self._lock:
+            now = self._clock()
+            if now - self._last < self._seconds:
+                self._held_back += 1
+                return None
+            held_back, self._last, self._held_back = self._held_back, now, 0
+            return held_back
 
 
 def configure_logging(level: str, log_format: str) -> None:

@@ -35,16 +35,20 @@ class WarmUp:
     def run(self) -> None:
         """Warm the accounts and return once each has succeeded or failed."""
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="warm-up") as pool:
-            list(pool.map(self._warm, self._accounts))
+            warmed = list(pool.map(self._warm, self._accounts))
         self._done.set()
-        log.info("warmed up", extra={"accounts": len(self._accounts)})
+        log.info("warmed up", extra={"accounts": len(warmed), "failed": warmed.count(False)})
 
-    def _warm(self, account: Account) -> None:
-        """A failure here fails nothing: the account's scrapes will report and retry it."""
+    def _warm(self, account: Account) -> bool:
+        """A failure here fails nothing: the account's scrapes will report and retry it. A
+        role's failure is logged by its refresh already: one line per account, not two."""
         try:
             account.warm_up()
         except Exception as error:
-            log.warning(
+            log.log(
+                logging.DEBUG if account.assumes_role else logging.WARNING,
                 "warm-up failed",
                 extra={"account_id": account.account_id or "", "error_code": error_code(error)},
             )
+            return False
+        return True

@@ -64,7 +64,7 @@ class Discovery:
         assert isinstance(built, AccountDiscovery)
         self.discovery = built
         self.organizations = Stubber(built.organizations)
-        self.sts = Stubber(built.account.sts_client)
+        self.sts = Stubber(built.sts)
         self.organizations.activate()
         self.sts.activate()
 

@@ -223,3 +223,37 @@ def test_without_organizations_the_base_account_is_still_read(
         "organization": 1.0,
     }
     assert ready
+
+
+def test_the_listing_s_own_sts_call_is_served_when_accounts_are_listed_too(
+    simulator, estate, moto_url, exporter_factory, tmp_path
+) -> None:
+    """With `accounts` set, the base credentials' account is no target of its own (here it is
+    excluded, so never): the GetCallerIdentity that tells the listing its id is the
+    listing's call, served in /metrics under the discovery's account, and by no probe."""
+    audit = estate["audit"]
+    process = serve(
+        simulator,
+        moto_url,
+        exporter_factory,
+        tmp_path,
+        "regions: [us-east-1]\nmin_interval_seconds: 0\n"
+        f"accounts:\n  - {{name: audit, role_arn: '{role(audit, 'own-role')}'}}\n"
+        "organization_accounts:\n"
+        f"  role_name: {ROLE}\n  external_id: {EXTERNAL_ID}\n  exclude: ['{ACCOUNT}']\n",
+    )
+
+    samples = scrape_until(process, lambda s: discovery_success(s) == [1.0], "the first listing")
+
+    identity = [
+        (labels["account_id"], labels["region"], labels["outcome"], value)
+        for labels, value in samples[API_REQUESTS]
+        if labels["operation"] == "GetCallerIdentity"
+    ]
+    assert identity == [(ACCOUNT, "us-east-1", "success", 1.0)]
+    assert simulator.calls(operation="GetCallerIdentity", account=ACCOUNT) == 1
+    assert ACCOUNT not in {account for account, _ in read_targets(samples)}
+    status, _, body = process.get(f"/probe?account={audit}")
+    assert status == 200
+    probed = parse_exposition(body.decode())[API_REQUESTS]
+    assert "GetCallerIdentity" not in {labels["operation"] for labels, _ in probed}

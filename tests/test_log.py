@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from exporter.log import JsonFormatter, LogfmtFormatter, configure_logging
+from exporter.log import EveryInterval, JsonFormatter, LogfmtFormatter, configure_logging
 
 
 def record(message: str, **extra: object) -> logging.LogRecord:
@@ -79,3 +79,18 @@ def test_aws_libraries_never_log_below_warning(level: str) -> None:
     assert logging.getLogger("botocore").getEffectiveLevel() == logging.WARNING
     assert logging.getLogger("urllib3").getEffectiveLevel() == logging.WARNING
     assert logging.getLogger().level == logging.getLevelName(level.upper())
+
+
+def test_every_interval_lets_one_line_through_and_counts_the_others() -> None:
+    now = [100.0]
+    limit = EveryInterval(60, clock=lambda: now[0])
+
+    first = [limit.allow() for _ in range(4)]
+    now[0] += 59.9
+    still_held = limit.allow()
+    now[0] += 0.1
+    next_line = limit.allow()
+
+    assert first == [0, None, None, None]
+    assert still_held is None
+    assert next_line == 4, "the three repeats and the one a moment before"

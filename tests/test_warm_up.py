@@ -4,6 +4,7 @@ that can't be assumed fails alone and still lets the exporter become ready.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -31,6 +32,7 @@ def simulator() -> Iterator[ConfigSimulator]:
 
 
 def test_roles_are_assumed_before_any_scrape(simulator, caplog) -> None:
+    caplog.set_level(logging.INFO)
     accounts = tuple(AccountConfig(role_arn=ROLE.format(a)) for a in (*GRANTED, DENIED))
     config = Config(regions=("us-east-1", "eu-west-1"), accounts=accounts, total_max_attempts=1)
     targets = build_targets(
@@ -45,4 +47,10 @@ def test_roles_are_assumed_before_any_scrape(simulator, caplog) -> None:
     granted = {call.role_arn for call in simulator.assume_role_calls if call.granted}
     assert granted == {ROLE.format(a) for a in GRANTED}
     assert simulator.calls(service="config") == 0
-    assert [r.account_id for r in caplog.records if r.getMessage() == "warm-up failed"] == [DENIED]
+    # One line for the role that failed, its refresh's; the summary counts it.
+    failures = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [(r.getMessage(), r.account_id, r.error_code) for r in failures] == [
+        ("assuming the role failed", DENIED, "AccessDenied")
+    ]
+    summary = [r for r in caplog.records if r.getMessage() == "warmed up"]
+    assert [(r.accounts, r.failed) for r in summary] == [(3, 1)]

@@ -4,6 +4,7 @@ renew, and each account's clients, made on first use.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -19,9 +20,10 @@ import botocore.session
 import botocore.utils
 
 from exporter import __version__
-from exporter.aws.errors import error_code
-from exporter.aws.hooks import ApiCallCounter, Owner, fit_client
+from exporter.aws.errors import assume_role_hint, error_code
+from exporter.aws.hooks import ApiCallCounter, Owner, fit_client, inherit_deadline
 from exporter.config import AccountConfig, Config
+from exporter.log import EveryInterval
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,79 @@ log = logging.getLogger(__name__)
 CONFIGURED = "config"
 DISCOVERED = "organization"
 SOURCES = (CONFIGURED, DISCOVERED)
+
+# botocore's credential `method`s: role sessions, and long-term keys (unless a session token
+# comes with them); any other method (custom-process, login, …) could be either.
+ROLE_METHODS = frozenset(
+    {"assume-role", "assume-role-with-web-identity", "iam-role", "container-role", "sso"}
+)
+STATIC_METHODS = frozenset(
+    {"env", "shared-credentials-file", "config-file", "explicit", "boto-config"}
+)
+# botocore refreshes credentials in their last 15 minutes (advisory: one thread tries, the
+# others go on with the old ones) and 10 minutes (mandatory: every caller waits for it).
+BOTOCORE_REFRESH_WINDOWS = (15 * 60, 10 * 60)
+# A failing refresh is logged once a minute per account, with the count of those held back.
+REFRESH_FAILURE_LOG_SECONDS = 60.0
+
+
+@functools.cache
+def _client_config(
+    connect_timeout: float, read_timeout: float, total_max_attempts: int
+) -> botocore.config.Config:
+    return botocore.config.Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": total_max_attempts},
+        max_pool_connections=4,
+        # Every call's parameters are built by the exporter and checked by tests.
+        parameter_validation=False,
+        user_agent_extra=f"conformance-pack-exporter/{__version__}",
+    )
+
+
+def client_config(config: Config) -> botocore.config.Config:
+    """The one client configuration of every client: Config, STS (GetCallerIdentity and the
+    AssumeRole of a credential refresh) and Organizations, so none waits botocore's default
+    60 s per read, 5 times over, while a scrape or an account's refresh lock waits on it."""
+    return _client_config(
+        config.connect_timeout_seconds, config.read_timeout_seconds, config.total_max_attempts
+    )
+
+
+def refresh_windows(duration_seconds: int) -> tuple[float, float]:
+    """(advisory, mandatory) refresh windows in seconds for sessions of `duration_seconds`:
+    the last third and sixth of the session, at most botocore's 15 and 10 minutes. botocore's
+    own would cover all of a 15-minute session, and assume the role again on every call."""
+    advisory, mandatory = BOTOCORE_REFRESH_WINDOWS
+    return min(advisory, duration_seconds / 3), min(mandatory, duration_seconds / 6)
+
+
+def fit_refresh_windows(
+    credentials: botocore.credentials.RefreshableCredentials, duration_seconds: int
+) -> None:
+    """Set `credentials`' refresh windows: botocore takes them only as private attributes
+    (DeferredRefreshableCredentials has no argument for them); the one place that does."""
+    for attribute in ("_advisory_refresh_timeout", "_mandatory_refresh_timeout"):
+        if not hasattr(credentials, attribute):
+            raise AttributeError(f"botocore's RefreshableCredentials has no {attribute}")
+    advisory, mandatory = refresh_windows(duration_seconds)
+    credentials._advisory_refresh_timeout = advisory  # type: ignore[attr-defined]
+    credentials._mandatory_refresh_timeout = mandatory  # type: ignore[attr-defined]
+
+
+class _QuietRefreshWarning(logging.Filter):
+    """Drops botocore's "Refreshing temporary credentials failed" warning, which carries the
+    whole traceback on every failed refresh: the refresh logs its own line, rate-limited."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Refreshing temporary credentials failed")
+
+
+def _quiet_botocore_refresh_warning() -> None:
+    botocore_log = logging.getLogger("botocore.credentials")
+    if not any(isinstance(f, _QuietRefreshWarning) for f in botocore_log.filters):
+        botocore_log.addFilter(_QuietRefreshWarning())
 
 
 def _epoch_or_parsed(value: Any) -> Any:
@@ -88,6 +163,22 @@ class Sessions:
         self.base = _fast_timestamps(base or botocore.session.get_session())
         self.endpoint_url = endpoint_url
         self._now = now or _utc_now
+        _quiet_botocore_refresh_warning()
+
+    def base_is_role(self) -> bool | None:
+        """Whether the base credentials are a role session, from how botocore found them (no
+        AWS call): AWS caps a role assumed with them (role chaining) at one hour. None when
+        unknown: no credentials, or a method that could be either."""
+        try:
+            credentials = self.base.get_credentials()
+        except botocore.exceptions.BotoCoreError:
+            return None
+        method = getattr(credentials, "method", None)
+        if method in ROLE_METHODS:
+            return True
+        if method in STATIC_METHODS and credentials is not None and not credentials.token:
+            return False
+        return None
 
     def default_region(self) -> str | None:
         """The SDK's region: botocore reads AWS_DEFAULT_REGION and profiles, not AWS_REGION."""
@@ -103,9 +194,14 @@ class Sessions:
             return "aws"
 
     def for_account(
-        self, account: AccountConfig, region: str, fit: Callable[[Any], None]
+        self,
+        account: AccountConfig,
+        region: str,
+        fit: Callable[[Any], None],
+        config: botocore.config.Config,
     ) -> boto3.Session:
-        """The session an account's clients come from; `fit` gets every STS client.
+        """The session an account's clients come from; `fit` gets every STS client, made
+        with `config` like the account's other clients.
 
         A role is assumed through STS in `region` (the account's first), not the global endpoint.
         """
@@ -113,7 +209,7 @@ class Sessions:
             core = self._new(profile=account.profile)
         elif account.role_arn:
             core = self._new()
-            provider = _ProvidedCredentials(self._assumed_role(account, region, fit))
+            provider = _ProvidedCredentials(self._assumed_role(account, region, fit, config))
             resolver = botocore.credentials.CredentialResolver(providers=[provider])
             core.register_component("credential_provider", resolver)
         else:
@@ -126,38 +222,66 @@ class Sessions:
         return _fast_timestamps(core)
 
     def _assumed_role(
-        self, account: AccountConfig, region: str, fit: Callable[[Any], None]
+        self,
+        account: AccountConfig,
+        region: str,
+        fit: Callable[[Any], None],
+        config: botocore.config.Config,
     ) -> botocore.credentials.Credentials:
-        """Credentials that assume the role on first use and renew before they expire."""
+        """Credentials that assume the role on first use and renew once per session, late
+        in it; a failure is logged here, once a minute, with what to do about it."""
         extra: dict[str, Any] = {
             "RoleSessionName": account.session_name,
             "DurationSeconds": account.duration_seconds,
         }
         if account.external_id:
             extra["ExternalId"] = account.external_id
+        failures = EveryInterval(REFRESH_FAILURE_LOG_SECONDS)
 
         def sts_client(service_name: str, **settings: Any) -> Any:
             client = self.base.create_client(
-                service_name, region_name=region, endpoint_url=self.endpoint_url, **settings
+                service_name,
+                region_name=region,
+                endpoint_url=self.endpoint_url,
+                config=config,
+                **settings,
             )
             fit(client)
+            inherit_deadline(client, "AssumeRole")
             return client
 
         def refresh() -> dict[str, Any]:
-            source = self.base.get_credentials()
-            if source is None:
-                raise botocore.exceptions.NoCredentialsError()
-            fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
-                client_creator=sts_client,
-                source_credentials=source,
-                role_arn=account.role_arn,
-                extra_args=extra,
-            )
-            return dict(fetcher.fetch_credentials())
+            try:
+                source = self.base.get_credentials()
+                if source is None:
+                    raise botocore.exceptions.NoCredentialsError()
+                fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+                    client_creator=sts_client,
+                    source_credentials=source,
+                    role_arn=account.role_arn,
+                    extra_args=extra,
+                )
+                return dict(fetcher.fetch_credentials())
+            except Exception as error:
+                held_back = failures.allow()
+                if held_back is not None:
+                    log.warning(
+                        "assuming the role failed",
+                        extra={
+                            "account_id": account.account_id,
+                            "error_code": error_code(error),
+                            "hint": assume_role_hint(error),
+                            "repeats_not_logged": held_back,
+                        },
+                        exc_info=log.isEnabledFor(logging.DEBUG),
+                    )
+                raise
 
-        return botocore.credentials.DeferredRefreshableCredentials(
+        credentials = botocore.credentials.DeferredRefreshableCredentials(
             refresh_using=refresh, method="assume-role", time_fetcher=self._now
         )
+        fit_refresh_windows(credentials, account.duration_seconds)
+        return credentials
 
 
 @dataclass(frozen=True)
@@ -185,15 +309,7 @@ class Account:
         allowed_actions: frozenset[str],
         source: str = CONFIGURED,
     ) -> None:
-        self._client_config = botocore.config.Config(
-            connect_timeout=config.connect_timeout_seconds,
-            read_timeout=config.read_timeout_seconds,
-            retries={"mode": "standard", "total_max_attempts": config.total_max_attempts},
-            max_pool_connections=4,
-            # Every call's parameters are built by the exporter and checked by tests.
-            parameter_validation=False,
-            user_agent_extra=f"conformance-pack-exporter/{__version__}",
-        )
+        self._client_config = client_config(config)
         self.name = account.name
         self.account_id: str | None = account.account_id or None
         self.regions = regions
@@ -226,7 +342,9 @@ class Account:
         return client
 
     def _connect(self) -> _Clients:
-        session = self._sessions.for_account(self._config, self.regions[0], self._fit)
+        session = self._sessions.for_account(
+            self._config, self.regions[0], self._fit, self._client_config
+        )
         clients = {region: self._client(session, "config", region) for region in self.regions}
         return _Clients(session, clients, self._client(session, "sts", self.regions[0]))
 
@@ -252,11 +370,11 @@ class Account:
         """The account's STS client, in its first region."""
         return self._clients().sts
 
-    def organizations_client(self, owner: Owner) -> Any:
-        """A new AWS Organizations client with this account's credentials, in its first
-        region, whose calls are counted under `owner`: listing the organisation's accounts is
-        reported apart from this account's own reads."""
-        return self._client(self._clients().session, "organizations", self.regions[0], owner)
+    def client_for(self, service: Literal["sts", "organizations"], owner: Owner) -> Any:
+        """A new client with this account's credentials, in its first region, whose calls
+        are counted under `owner`: work done with them for another job (listing the
+        organisation's accounts) is reported apart from this account's own reads."""
+        return self._client(self._clients().session, service, self.regions[0], owner)
 
     def observe_arn(self, arn: str) -> None:
         """Learn the account id from a resource ARN, saving the STS call."""
@@ -276,14 +394,22 @@ class Account:
             raise botocore.exceptions.NoCredentialsError()
         credentials.get_frozen_credentials()
 
-    def resolve_account_id(self) -> str:
-        """The account id, asking STS once if no ARN told it yet; '' when it can't be learned."""
+    @property
+    def assumes_role(self) -> bool:
+        """Whether the account is read through a role, whose refresh logs its own failures."""
+        return bool(self._config.role_arn)
+
+    def resolve_account_id(self, sts: Any = None) -> str:
+        """The account id, asking STS once if no ARN told it yet; '' when it can't be learned.
+
+        `sts` is another job's client of this account (see `client_for`), default its own.
+        """
         if self.account_id is not None:
             return self.account_id
         with self._id_lock:
             if self.account_id is None:
                 try:
-                    identity = self.sts_client.get_caller_identity()
+                    identity = (sts or self.sts_client).get_caller_identity()
                     self.account_id = str(identity["Account"])
                 except Exception as error:  # any failure: serve with account_id="" and retry
                     code = "invalid_response" if isinstance(error, KeyError) else error_code(error)

@@ -50,6 +50,33 @@ class UnknownAccountIdError(Exception):
     """An account's id could not be learned, so its reads can't be told from another's."""
 
 
+# What AWS's ValidationError about an AssumeRole's DurationSeconds means, by a phrase of its
+# message: the message itself is not logged, as AWS errors can quote the request back.
+_DURATION_HINTS = (
+    (
+        "role chaining",
+        "duration_seconds over 3600 is refused when the exporter's own credentials are a role"
+        " (role chaining): lower it to 3600",
+    ),
+    (
+        "MaxSessionDuration",
+        "duration_seconds is over the role's maximum session duration: lower it, or raise"
+        " the role's MaxSessionDuration",
+    ),
+)
+
+
+def assume_role_hint(error: BaseException) -> str:
+    """What to do about an AssumeRole failure, when AWS's answer says; '' otherwise."""
+    if not isinstance(error, botocore.exceptions.ClientError):
+        return ""
+    details = error.response.get("Error", {})
+    if details.get("Code") != "ValidationError":
+        return ""
+    message = str(details.get("Message", ""))
+    return next((hint for phrase, hint in _DURATION_HINTS if phrase in message), "")
+
+
 def error_code(error: BaseException) -> str:
     """A short, bounded code for logs and the `outcome` label."""
     if isinstance(error, botocore.exceptions.ClientError):

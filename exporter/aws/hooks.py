@@ -6,7 +6,9 @@ loses botocore's handlers that do nothing for the operations we call, or add hea
 does not need (`UNNEEDED_HANDLERS`). The deadline travels with the call itself:
 `deadline_argument` puts it among the call's parameters, and `_carry_deadline` moves it into
 botocore's per-request context before the parameters are validated, where the retry handler
-reads it back.
+reads it back. An AssumeRole that signing a call sets off (a credential refresh) is not ours
+to give parameters to: `inherit_deadline` has it take the deadline of the call being made on
+its thread, so a refresh stops retrying when the scrape that needed it gives up.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from exporter.deadline import Deadline
 
 DEADLINE_PARAMETER = "ExporterDeadline"
 _CONTEXT_KEY = "exporter_deadline"
+_SETS_THREAD_DEADLINE = "exporter_sets_thread_deadline"
 _COUNTED_EXCEPTION = "exporter_counted_exception"
 
 # botocore's built-in handlers (by function name in `botocore.handlers.BUILTIN_HANDLERS`)
@@ -62,10 +65,40 @@ def deadline_argument(deadline: Deadline) -> dict[str, Deadline]:
     return {DEADLINE_PARAMETER: deadline}
 
 
+class _ThreadDeadline(threading.local):
+    """The deadline of the call in progress on this thread, for calls made while signing it."""
+
+    deadline: Deadline | None = None
+
+
+_THREAD = _ThreadDeadline()
+
+
 def _carry_deadline(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
     deadline = params.pop(DEADLINE_PARAMETER, None)
     if deadline is not None:
         context[_CONTEXT_KEY] = deadline
+        context[_SETS_THREAD_DEADLINE] = True
+        _THREAD.deadline = deadline
+
+
+def _forget_thread_deadline(context: dict[str, Any], **_: Any) -> None:
+    if context.pop(_SETS_THREAD_DEADLINE, False):
+        _THREAD.deadline = None
+
+
+def _take_thread_deadline(context: dict[str, Any], **_: Any) -> None:
+    if _THREAD.deadline is not None:
+        context.setdefault(_CONTEXT_KEY, _THREAD.deadline)
+
+
+def inherit_deadline(client: Any, operation: str) -> None:
+    """Give `client`'s `operation` calls the deadline of the call in progress on their thread:
+    for the STS client a credential refresh makes, whose calls we do not make ourselves."""
+    service_id = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register(
+        f"provide-client-params.{service_id}.{operation}", _take_thread_deadline
+    )
 
 
 def _stop_retries_at_deadline(request_dict: Mapping[str, Any], **_: Any) -> bool | None:
@@ -197,6 +230,8 @@ def fit_client(
     for event, handler in _UNNEEDED:
         events.unregister(event, handler)
     events.register(f"provide-client-params.{service_id}", _carry_deadline)
+    events.register(f"after-call.{service_id}", _forget_thread_deadline)
+    events.register(f"after-call-error.{service_id}", _forget_thread_deadline)
     events.register(f"before-parameter-build.{service_id}", refuse_unlisted)
     events.register_first(f"needs-retry.{service_id}", _stop_retries_at_deadline)
     counter.attach(client, owner)

@@ -10,7 +10,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import FrameType
 
 import botocore.session
@@ -18,14 +19,14 @@ import botocore.session
 from exporter import __version__
 from exporter.aws.accounts import Sessions
 from exporter.aws.hooks import ApiCallCounter
-from exporter.aws.targets import build_targets, discovery_labels
+from exporter.aws.targets import Target, build_targets, discovery_labels, distinct_accounts
 from exporter.collectors import COLLECTOR_NAMES, IAM_ACTIONS, build_collectors
 from exporter.config import Config, ConfigError, load_config
-from exporter.discovery import build_discovery
+from exporter.discovery import AccountDiscovery, build_discovery
 from exporter.http import make_app, make_server, parse_listen_address
 from exporter.log import LEVELS, configure_logging
 from exporter.regions import check_environment_regions
-from exporter.scrape import Scraper
+from exporter.scrape import Collector, Scraper
 from exporter.warm_up import WarmUp
 from exporter.web import WebConfigFile
 
@@ -115,6 +116,43 @@ def _aws_sessions() -> tuple[Sessions, tuple[str, ...]]:
     return sessions, (region,) if region else ()
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What start-up builds from the configuration before serving."""
+
+    targets: list[Target]
+    collectors: list[Collector]
+    scraper: Scraper
+    discovery: AccountDiscovery | None
+
+
+def prepare(
+    config: Config,
+    sessions: Sessions,
+    default_regions: tuple[str, ...],
+    distinct: Callable[[list[Target]], list[Target]] = list,
+) -> Plan:
+    """Targets, collectors, scraper and discovery, built without an AWS call or a thread.
+
+    Start-up and --config.check both run it, so a configuration the check passes starts:
+    anything that cannot work raises ValueError here, once, the same way. A check that needs
+    the base session goes here too. `distinct` is the one step that may ask AWS: start-up
+    gives it distinct_accounts, the check leaves the targets as configured.
+    """
+    counter = ApiCallCounter()
+    targets = distinct(build_targets(config, sessions, counter, IAM_ACTIONS, default_regions))
+    collectors = build_collectors(config, sessions.base.get_service_model("config"))
+    scraper = Scraper(
+        collectors, targets, counter, concurrency=config.concurrency, names=COLLECTOR_NAMES
+    )
+    discovery = build_discovery(
+        config, targets, sessions, counter, IAM_ACTIONS, default_regions, scraper.set_targets
+    )
+    if discovery is not None:
+        scraper.add_reporter(discovery)
+    return Plan(targets, collectors, scraper, discovery)
+
+
 def run(argv: Sequence[str]) -> int:
     """Run the exporter until SIGTERM or SIGINT; returns the process exit code."""
     args = parse_args(argv)
@@ -129,36 +167,28 @@ def run(argv: Sequence[str]) -> int:
         return _fail(f"configuration error: {error}")
     except ValueError as error:
         return _fail(f"invalid --web.listen-address: {error}")
-    if args.config_check:
-        print(f"{args.config_file or 'default configuration'}: OK")
-        return 0
 
     with contextlib.ExitStack() as stack:
         sessions, default_regions = _demo_sessions(stack) if args.demo else _aws_sessions()
-        counter = ApiCallCounter()
-        collectors = build_collectors(config, sessions.base.get_service_model("config"))
-        scraper = Scraper(
-            collectors, (), counter, concurrency=config.concurrency, names=COLLECTOR_NAMES
-        )
         try:
-            targets = build_targets(config, sessions, counter, IAM_ACTIONS, default_regions)
-            discovery = build_discovery(
+            if args.config_check:
+                prepare(config, sessions, default_regions).scraper.close()
+                print(f"{args.config_file or 'default configuration'}: OK")
+                return 0
+            plan = prepare(
                 config,
-                targets,
                 sessions,
-                counter,
-                IAM_ACTIONS,
                 default_regions,
-                scraper.set_targets,
+                lambda targets: distinct_accounts(targets, config.concurrency),
             )
         except ValueError as error:
             return _fail(str(error))
-        scraper.set_targets(targets)
+        targets, scraper, discovery = plan.targets, plan.scraper, plan.discovery
+        collectors = plan.collectors
+        stack.callback(scraper.close)
         if discovery is not None:
-            scraper.add_reporter(discovery)
             stack.callback(discovery.close)
         warm_up = WarmUp((target.account for target in targets), config.concurrency)
-        stack.callback(scraper.close)
 
         def ready() -> bool:
             return warm_up.ready and (discovery is None or discovery.ready)

@@ -7,10 +7,13 @@ actionable message instead of a traceback or a silently ignored typo.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import botocore.session
 
 # REGION_PATTERN is re-exported: the syntax of a region name is checked before its existence.
 from exporter.regions import REGION_PATTERN as REGION_PATTERN
@@ -21,13 +24,11 @@ from exporter.strict_yaml import ConfigError as ConfigError
 from exporter.strict_yaml import ConfigNode, parse_yaml
 from exporter.strict_yaml import read_config_text as read_config_text
 
-PACK_NAME_PATTERN = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]*$")
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 SESSION_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{2,64}$")
 EXTERNAL_ID_PATTERN = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 PROFILE_PATTERN = re.compile(r"^[\w+=,.@:/-]{1,128}$")
 NAME_PATTERN = re.compile(r"^[\w.-]{1,64}$")
-AGGREGATOR_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # ConfigurationAggregatorName
 ROLE_NAME_PATTERN = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")  # an optional IAM path
 ACCOUNT_ID_PATTERN = re.compile(r"^\d{12}$")
 
@@ -108,7 +109,8 @@ class Config:
     regions: tuple[str, ...] = ()
     allow_unknown_regions: bool = False  # for a region newer than the installed botocore
     accounts: tuple[AccountConfig, ...] = ()
-    min_interval_seconds: float = 0.0
+    # Floods of unauthenticated /metrics or /probe requests read AWS once per target per 5 s.
+    min_interval_seconds: float = 5.0
     organization_conformance_packs: bool = False
     conformance_packs: tuple[str, ...] = ()
     export_status_reason: bool = True
@@ -135,8 +137,33 @@ class Config:
         return AccountConfig(regions=discovery.regions if discovery else ())
 
 
+@functools.cache
+def model_name(shape: str) -> tuple[re.Pattern[str], int]:
+    """A name's pattern and longest length in AWS Config's model, as the installed botocore
+    has it: the API's own limits, so a name AWS would refuse fails at start instead."""
+    model = botocore.session.get_session().get_service_model("config")
+    metadata = model.shape_for(shape).metadata
+    return re.compile(metadata["pattern"], re.ASCII), int(metadata["max"])
+
+
 # How each key is read, in the order the unknown-key message lists them.
 _Readers = Mapping[str, Callable[[ConfigNode], Any]]
+
+
+def _model_name_reader(shape: str, what: str) -> Callable[[ConfigNode], str]:
+    """The reader of a name the model's `shape` constrains."""
+
+    def read(node: ConfigNode) -> str:
+        pattern, max_length = model_name(shape)
+        return node.string(pattern, what, max_length)
+
+    return read
+
+
+def _pack_names(node: ConfigNode) -> tuple[str, ...]:
+    """The packs to read: valid ConformancePackNames, at most 1000 of them."""
+    pattern, max_length = model_name("ConformancePackName")
+    return node.strings(pattern, "conformance pack name", 1000, max_length)
 
 
 def _read(node: ConfigNode, readers: _Readers, *, null_is_empty: bool = False) -> dict[str, Any]:
@@ -184,10 +211,9 @@ def _account_readers(regions: Callable[[ConfigNode], tuple[str, ...]]) -> _Reade
 
 
 def _accounts(node: ConfigNode, readers: _Readers) -> tuple[AccountConfig, ...]:
-    """The accounts list: each one valid on its own, and no two with the same name or id."""
-    items = node.sequence("accounts")
-    accounts = []
-    for item in items:
+    """The accounts list: each one valid on its own, and no account listed twice."""
+    accounts: dict[str, AccountConfig] = {}  # by key: accounts[1], …
+    for item in node.sequence("accounts"):
         values = _read(item, readers)
         if "role_arn" in values and "profile" in values:
             raise item.error("give role_arn or profile, not both")
@@ -197,12 +223,34 @@ def _accounts(node: ConfigNode, readers: _Readers) -> tuple[AccountConfig, ...]:
             "duration_seconds",
         }:
             raise item.error("external_id, session_name and duration_seconds need role_arn")
-        accounts.append(AccountConfig(**values))
-    names = [account.name or account.account_id for account in accounts]
-    for index, (item, name) in enumerate(zip(items, names, strict=True)):
-        if name and name in names[:index]:
-            raise item.error(f"{name!r} names two accounts")
-    return tuple(accounts)
+        account = AccountConfig(**values)
+        _check_another_account(item, account, accounts)
+        accounts[item.key] = account
+    return tuple(accounts.values())
+
+
+def _check_another_account(
+    item: ConfigNode, account: AccountConfig, earlier: Mapping[str, AccountConfig]
+) -> None:
+    """Refuse an entry that is an earlier one's account again: its name or role ARN's id
+    taken, or the same profile or default credentials read twice. It would be read and
+    served twice, and `/probe?account=` could not tell the two apart. Two profiles of one
+    account are only known from STS: start-up reads such an account once."""
+    nodes = item.mapping(None)
+    once = "list each account once, with all its regions"
+    for key, other in earlier.items():
+        if account.name and account.name in (other.name, other.account_id):
+            raise nodes["name"].error(f"{account.name!r} names two accounts ({key} too)")
+        if account.account_id and account.account_id in (other.name, other.account_id):
+            raise nodes["role_arn"].error(
+                f"account {account.account_id} is already read by {key}; {once}"
+            )
+        if account.profile and account.profile == other.profile:
+            raise nodes["profile"].error(
+                f"profile {account.profile!r} is already read by {key}; {once}"
+            )
+        if not (account.role_arn or account.profile or other.role_arn or other.profile):
+            raise item.error(f"the default credentials are already read by {key}; {once}")
 
 
 def _aggregator_readers(allow_unknown_regions: bool) -> _Readers:
@@ -216,7 +264,7 @@ def _aggregator_readers(allow_unknown_regions: bool) -> _Readers:
         return name
 
     return {
-        "name": lambda node: node.string(AGGREGATOR_NAME_PATTERN, "aggregator name"),
+        "name": _model_name_reader("ConfigurationAggregatorName", "aggregator name"),
         "region": region,
         "account": lambda node: node.string(NAME_PATTERN, "account name or id"),
     }
@@ -316,9 +364,7 @@ def _config_readers(allow_unknown_regions: bool) -> _Readers:
         "accounts": lambda node: _accounts(node, accounts),
         "min_interval_seconds": lambda node: node.seconds(0, 3600),
         "organization_conformance_packs": ConfigNode.boolean,
-        "conformance_packs": lambda node: node.strings(
-            PACK_NAME_PATTERN, "conformance pack name", 1000
-        ),
+        "conformance_packs": _pack_names,
         "export_status_reason": ConfigNode.boolean,
         "concurrency": lambda node: node.integer(1, 256),
         "connect_timeout_seconds": lambda node: node.seconds(0.1, 60),

@@ -54,6 +54,11 @@ def _kind(node: yaml.Node) -> str:
     return f"!!{short}" if short != node.tag else node.tag
 
 
+def _too_long(length: int, what: str, max_length: int) -> str:
+    """Why a string is refused for its length; the string itself is not quoted, it is long."""
+    return f"{what} of {length} characters; at most {max_length} are allowed"
+
+
 @dataclass(frozen=True)
 class ConfigNode:
     """A YAML node and where it is (file and key path); its readers check and convert it.
@@ -122,14 +127,19 @@ class ConfigNode:
             for index, item in enumerate(self.node.value, 1)
         ]
 
-    def string(self, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
-        """A string, matching all of `pattern` if given (`what` names it in messages).
+    def string(
+        self, pattern: re.Pattern[str] | None = None, what: str = "", max_length: int = 0
+    ) -> str:
+        """A string, matching all of `pattern` if given (`what` names it in messages), of at
+        most `max_length` characters if that is not 0.
 
         Only a pattern mismatch quotes the value: callers reading secrets give no pattern.
         """
         if not _scalar(self.node, "str"):
             raise self.error(f"expected a string, got {_kind(self.node)}")
         text = str(self.node.value)
+        if max_length and len(text) > max_length:
+            raise self.error(_too_long(len(text), what, max_length))
         if pattern is not None and not pattern.fullmatch(text):
             raise self.error(f"{text!r} is not a valid {what}")
         return text
@@ -142,9 +152,14 @@ class ConfigNode:
         return text
 
     def strings(
-        self, pattern: re.Pattern[str], item: str, max_items: int | None = None
+        self,
+        pattern: re.Pattern[str],
+        item: str,
+        max_items: int | None = None,
+        max_length: int = 0,
     ) -> tuple[str, ...]:
-        """A list of distinct strings matching `pattern`; `item` names one in messages."""
+        """A list of distinct strings matching `pattern`, each of at most `max_length`
+        characters if that is not 0; `item` names one in messages."""
         nodes = self.sequence(f"{item}s")
         if max_items is not None and len(nodes) > max_items:
             raise self.error(f"at most {max_items} {item}s are allowed")
@@ -154,6 +169,9 @@ class ConfigNode:
                 message = f"item {index}: expected a string, got {_kind(entry.node)}"
                 raise self.error(message, entry.node)
             text = str(entry.node.value)
+            if max_length and len(text) > max_length:
+                message = f"item {index}: {_too_long(len(text), item, max_length)}"
+                raise self.error(message, entry.node)
             if not pattern.fullmatch(text):
                 raise self.error(f"item {index}: {text!r} is not a valid {item}", entry.node)
             if text in texts:

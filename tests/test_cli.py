@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from exporter import __version__
+from exporter.aws.targets import NO_REGION
 from exporter.cli import DEFAULT_PORT, parse_args, run
 
 
@@ -87,3 +90,58 @@ def test_a_misspelt_aws_region_is_a_configuration_error(monkeypatch, capsys) -> 
         "conformance-pack-exporter: configuration error: environment variable AWS_REGION: "
         "unknown region 'us-esat-1' (did you mean 'us-east-1'?)\n"
     )
+
+
+BAD_CONFIGS = sorted((Path(__file__).parent / "fixtures" / "config").glob("*.bad.yml"))
+
+
+def _refusal(argv: list[str], capsys) -> tuple[int, str]:
+    code = run(argv)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", BAD_CONFIGS, ids=lambda path: path.name)
+def test_the_check_and_the_start_refuse_a_bad_config_alike(path: Path, capsys) -> None:
+    checked = _refusal([f"--config.file={path}", "--config.check"], capsys)
+    assert checked[0] == 2, "refused by the check first: a start it passed would serve"
+    started = _refusal([f"--config.file={path}", "--web.listen-address=127.0.0.1:0"], capsys)
+
+    assert checked == started
+    err = checked[1]
+    assert err.startswith(f"conformance-pack-exporter: configuration error: {path}:")
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_the_check_refuses_what_only_building_the_targets_finds(monkeypatch, capsys) -> None:
+    """No region anywhere is known only once the targets are built, without any AWS call."""
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    checked = _refusal(["--config.check"], capsys)
+    assert checked[0] == 2, "refused by the check first: a start it passed would serve"
+    started = _refusal(["--web.listen-address=127.0.0.1:0"], capsys)
+
+    assert checked == started
+    assert checked[1] == f"conformance-pack-exporter: {NO_REGION}\n"
+
+
+def test_the_check_needs_no_credentials(tmp_path, monkeypatch, capsys) -> None:
+    """Building what start-up builds asks AWS nothing: CI has no credentials."""
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    path = tmp_path / "c.yml"
+    path.write_text(
+        "regions: [us-east-1]\naccounts:\n  - name: management\n  - profile: audit\n"
+        "aggregators:\n  - {name: organisation, region: us-east-1}\n"
+        "organization_accounts: {role_name: reader}\n"
+    )
+
+    assert run([f"--config.file={path}", "--config.check"]) == 0
+    assert capsys.readouterr().out == f"{path}: OK\n"

@@ -7,6 +7,7 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
+import botocore.session
 import pytest
 
 from exporter.config import (
@@ -196,7 +197,8 @@ def test_aggregators_are_parsed() -> None:
 
 def test_an_aggregator_in_a_region_only_another_account_reads_is_refused() -> None:
     text = (
-        "accounts:\n  - name: a\n    regions: [us-east-1]\n  - name: b\n    regions: [eu-west-1]\n"
+        "accounts:\n  - name: a\n    regions: [us-east-1]\n"
+        "  - {name: b, profile: b, regions: [eu-west-1]}\n"
         "aggregators:\n  - {name: org, region: eu-west-1}\n"
     )
 
@@ -204,7 +206,7 @@ def test_an_aggregator_in_a_region_only_another_account_reads_is_refused() -> No
         parse_config(text, "c.yml")
 
     assert str(caught.value) == (
-        "c.yml:7: key 'aggregators[1].region': account 'a' is not read in region 'eu-west-1';"
+        "c.yml:6: key 'aggregators[1].region': account 'a' is not read in region 'eu-west-1';"
         " add the region to its `regions`"
     )
 
@@ -261,3 +263,42 @@ def test_an_invalid_external_id_is_never_quoted(where: str) -> None:
 
     assert "external id" in str(caught.value)
     assert "secret" not in str(caught.value)
+
+
+def _model_limit(shape: str) -> int:
+    """The longest name botocore's AWS Config model allows, read the way AWS would check it."""
+    model = botocore.session.get_session().get_service_model("config")
+    return int(model.shape_for(shape).metadata["max"])
+
+
+def test_pack_names_are_held_to_the_models_length() -> None:
+    longest = _model_limit("ConformancePackName")
+    fits, too_long = "p" * longest, "p" * (longest + 1)
+
+    assert parse_config(f"conformance_packs: [{fits}]\n", "c.yml").conformance_packs == (fits,)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f"conformance_packs:\n  - ok\n  - {too_long}\n", "c.yml")
+
+    assert str(caught.value) == (
+        f"c.yml:3: key 'conformance_packs': item 2: conformance pack name of {longest + 1}"
+        f" characters; at most {longest} are allowed"
+    )
+
+
+def test_aggregator_names_are_held_to_the_models_length() -> None:
+    longest = _model_limit("ConfigurationAggregatorName")
+    text = "regions: [us-east-1]\naggregators:\n  - {{name: {}, region: us-east-1}}\n"
+
+    assert parse_config(text.format("a" * longest), "c.yml").aggregators[0].name == "a" * longest
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text.format("a" * (longest + 1)), "c.yml")
+
+    assert caught.value.key == "aggregators[1].name"
+    assert caught.value.message == (
+        f"aggregator name of {longest + 1} characters; at most {longest} are allowed"
+    )
+
+
+def test_min_interval_defaults_to_five_seconds() -> None:
+    """Unauthenticated floods of /metrics or /probe read AWS at most once per target per 5 s."""
+    assert parse_config("regions: [us-east-1]\n", "c.yml").min_interval_seconds == 5.0

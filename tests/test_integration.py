@@ -16,9 +16,17 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import botocore.session
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.simulator import ConfigSimulator, Fault, Scenario, SimulatedPack
+from exporter.simulator import (
+    ConfigSimulator,
+    Fault,
+    Scenario,
+    SimulatedAggregator,
+    SimulatedPack,
+)
 from tests.conftest import (
     ACCOUNT,
     MODEL_STATES,
@@ -33,6 +41,7 @@ pytestmark = pytest.mark.integration
 REGIONS = ("us-east-1", "eu-west-1")
 NOW = time.time()
 STATES = MODEL_STATES
+MODEL = botocore.session.get_session().get_service_model("config")
 
 
 def healthy_packs(count: int) -> list[SimulatedPack]:
@@ -72,9 +81,12 @@ def simulator() -> Iterator[ConfigSimulator]:
 def config_file(tmp_path: Path) -> Callable[..., Path]:
     def write(text: str = "") -> Path:
         path = tmp_path / "config.yml"
-        # Compliance reads are tested on their own below; these tests count status calls.
+        # Compliance reads are tested on their own below; these tests count status calls,
+        # each scrape's own.
         compliance = "" if "compliance:" in text else "compliance: {enabled: false}\n"
-        path.write_text(f"regions: [{', '.join(REGIONS)}]\n{compliance}{text}")
+        path.write_text(
+            f"regions: [{', '.join(REGIONS)}]\nmin_interval_seconds: 0\n{compliance}{text}"
+        )
         return path
 
     return write
@@ -290,7 +302,14 @@ def test_name_filter_asks_only_for_the_named_packs(exporter, simulator) -> None:
         if labels["region"] == "eu-west-1"
     }
     assert eu_packs == set(names)
-    assert simulator.calls(operation="DescribeConformancePackStatus", region="eu-west-1") == 3
+    # As many names a call as both a page and the names list hold, in botocore's model.
+    request = MODEL.operation_model("DescribeConformancePackStatus").input_shape
+    assert request is not None
+    per_call = min(
+        int(request.members[key].metadata["max"]) for key in ("Limit", "ConformancePackNames")
+    )
+    calls = simulator.calls(operation="DescribeConformancePackStatus", region="eu-west-1")
+    assert calls == math.ceil(len(names) / per_call)
 
 
 def test_status_reason_switch(exporter) -> None:
@@ -504,3 +523,135 @@ def test_ready_once_warmed_up(exporter) -> None:
 
     wait_for(lambda: process.get("/-/ready")[0] == 200, 10, "readiness", interval=0.05)
     process.wait_for_log(r'msg="warmed up"')
+
+
+OTHER_ACCOUNT = "210987654321"
+
+
+def test_a_config_with_aggregators_starts_and_reads_them(tmp_path, exporter_factory) -> None:
+    """The configuration guide's aggregator example, as written, with an aggregator that also
+    reports an account the exporter does not read."""
+    scenario = Scenario(
+        {(ACCOUNT, "us-east-1"): healthy_packs(2), (OTHER_ACCOUNT, "eu-west-1"): healthy_packs(3)},
+        aggregators={
+            (ACCOUNT, "us-east-1"): [
+                SimulatedAggregator(
+                    "organisation", ((ACCOUNT, "us-east-1"), (OTHER_ACCOUNT, "eu-west-1"))
+                )
+            ]
+        },
+    )
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "regions: [us-east-1]\naccounts:\n  - name: management\n"
+        "aggregators:\n  - name: organisation\n    region: us-east-1\n"
+    )
+    with ConfigSimulator(scenario) as simulator:
+        check = exporter_factory([f"--config.file={path}", "--config.check"], wait=False)
+        assert check.process.wait(30) == 0
+        process = exporter_factory([f"--config.file={path}"], aws_env(simulator.url))
+
+        samples = wait_for(
+            lambda: (
+                (found := parse_exposition(process.scrape())).get(
+                    "aws_config_conformance_pack_compliance"
+                )
+                and found
+            ),
+            30,
+            "the aggregator's rows",
+        )
+
+    success = {
+        labels["collector"]: value
+        for labels, value in samples["aws_config_exporter_scrape_success"]
+    }
+    assert success == {"status": 1.0, "compliance": 1.0, "aggregator": 1.0}
+    aggregated = {
+        labels["account_id"] for labels, _ in samples["aws_config_conformance_pack_compliance"]
+    }
+    assert OTHER_ACCOUNT in aggregated
+
+
+def test_two_profiles_of_one_account_are_read_once(tmp_path, exporter_factory) -> None:
+    """Two profiles whose keys act in one account, and the default credentials in another:
+    their ids only STS knows; the account is read and served once, and the log says why."""
+    keys = {"audit": "AKIDAUDITAUDITAUDIT1", "audit-copy": "AKIDAUDITAUDITAUDIT2"}
+    aws_config = tmp_path / "aws-config"
+    aws_config.write_text(
+        "".join(
+            f"[profile {name}]\naws_access_key_id = {key}\naws_secret_access_key = s3cr3t\n"
+            for name, key in keys.items()
+        )
+    )
+    path = tmp_path / "config.yml"
+    path.write_text(
+        f"regions: [{', '.join(REGIONS)}]\ncompliance: {{enabled: false}}\naccounts:\n"
+        "  - {name: audit, profile: audit}\n"
+        "  - {name: audit-again, profile: audit-copy}\n"
+        "  - {name: home}\n"
+    )
+    scenario = Scenario(
+        {
+            (account, region): healthy_packs(2)
+            for account in (ACCOUNT, OTHER_ACCOUNT)
+            for region in REGIONS
+        },
+        access_key_accounts=dict.fromkeys(keys.values(), OTHER_ACCOUNT),
+    )
+    with ConfigSimulator(scenario) as simulator:
+        process = exporter_factory(
+            [f"--config.file={path}"], aws_env(simulator.url, AWS_CONFIG_FILE=str(aws_config))
+        )
+        text = process.scrape()
+        identities = simulator.calls(operation="GetCallerIdentity")
+
+    warning = process.wait_for_log(r"two accounts entries are one account").string
+    assert f"account_id={OTHER_ACCOUNT}" in warning
+    assert "accounts[2] (audit-again)" in warning
+    assert "accounts[1] (audit)" in warning
+    assert identities == 3, "one GetCallerIdentity per entry whose id only STS knows"
+    series = [
+        (sample.name, tuple(sorted(sample.labels.items())))
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+    assert len(series) == len(set(series)), "every series once"
+    read = {
+        (labels["account_id"], labels["region"])
+        for labels, _ in parse_exposition(text)["aws_config_exporter_scrape_success"]
+    }
+    assert read == {(account, region) for account in (ACCOUNT, OTHER_ACCOUNT) for region in REGIONS}
+
+
+def test_a_flood_of_requests_reads_each_target_once(tmp_path, exporter_factory, simulator) -> None:
+    """/metrics and /probe are unauthenticated by default: a tight loop of both, with the
+    default min_interval_seconds, makes one read per target."""
+    path = tmp_path / "config.yml"
+    path.write_text(f"regions: [{', '.join(REGIONS)}]\ncompliance: {{enabled: false}}\n")
+    process = exporter_factory([f"--config.file={path}"], aws_env(simulator.url))
+    simulator.reset_calls()
+    paths: dict[str, list[int]] = {"/metrics": [], f"/probe?account={ACCOUNT}&region=eu-west-1": []}
+
+    def flood(path: str) -> None:
+        paths[path] += [process.get(path)[0] for _ in range(40)]
+
+    started = time.monotonic()
+    floods = [threading.Thread(target=flood, args=(path,)) for path in paths]
+    for thread in floods:
+        thread.start()
+    for thread in floods:
+        thread.join()
+    elapsed = time.monotonic() - started
+    samples = parse_exposition(process.scrape())
+
+    assert elapsed < 5, "the flood must fit in the default min_interval_seconds"
+    assert all(statuses == [200] * 40 for statuses in paths.values())
+    pages = {"us-east-1": 1, "eu-west-1": math.ceil(45 / 20)}  # one read of each target
+    operation = "DescribeConformancePackStatus"
+    assert {region: simulator.calls(operation=operation, region=region) for region in REGIONS} == (
+        pages
+    )
+    assert {region: api_requests(samples, region) for region in REGIONS} == {
+        region: {"success": float(calls)} for region, calls in pages.items()
+    }

@@ -4,13 +4,17 @@ configuration, and the ones a `/probe` asks for.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from exporter.aws.accounts import CONFIGURED, DISCOVERED, Account, Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.config import AccountConfig, Config
+
+log = logging.getLogger(__name__)
 
 NO_REGION = "no AWS region: set `regions` in the config file, AWS_REGION or AWS_DEFAULT_REGION"
 
@@ -53,6 +57,45 @@ def build_targets(
         )
         targets += [Target(account, region) for region in regions]
     return targets
+
+
+def distinct_accounts(targets: Sequence[Target], concurrency: int) -> list[Target]:
+    """`targets` (those of `build_targets`) less the accounts an earlier entry reads already.
+
+    The configuration refuses every duplicate it can see; two profiles (or a profile and the
+    default credentials) of one account are only known from STS. Each entry whose id is
+    unknown asks once, in parallel, with the exporter's timeouts; the first entry of an
+    account wins and one warning names both. An id that can't be learned keeps its entry.
+    """
+    accounts = list(dict.fromkeys(target.account for target in targets))  # one per entry
+    unknown = [account for account in accounts if account.account_id is None]
+    if len(accounts) < 2 or not unknown:
+        return list(targets)
+    with ThreadPoolExecutor(min(concurrency, len(unknown)), "account-id") as pool:
+        list(pool.map(Account.resolve_account_id, unknown))
+    first: dict[str, int] = {}
+    dropped = set()
+    for index, account in enumerate(accounts, 1):
+        account_id = account.account_id
+        if account_id is None:
+            continue
+        kept = first.setdefault(account_id, index)
+        if kept != index:
+            dropped.add(account)
+            log.warning(
+                "two accounts entries are one account; reading it once, as the first",
+                extra={
+                    "account_id": account_id,
+                    "entry": _entry(index, account),
+                    "same_as": _entry(kept, accounts[kept - 1]),
+                },
+            )
+    return [target for target in targets if target.account not in dropped]
+
+
+def _entry(index: int, account: Account) -> str:
+    """How the log names an entry of `accounts`: its key, and its name if it has one."""
+    return f"accounts[{index}]" + (f" ({account.name})" if account.name else "")
 
 
 class UnknownTargetError(LookupError):

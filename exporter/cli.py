@@ -158,7 +158,10 @@ def run(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level, args.log_format)
     try:
-        config = load_config(args.config_file) if args.config_file else Config()
+        # The demo's credentials are its own; otherwise the default chain's, asked only when
+        # a configured session is longer than role chaining allows.
+        base_is_role = (lambda: None) if args.demo else (lambda: Sessions().base_is_role())
+        config = load_config(args.config_file, base_is_role) if args.config_file else Config()
         if not args.demo:  # the demo reads its own simulator, whatever the environment says
             check_environment_regions(os.environ, allow_unknown=config.allow_unknown_regions)
         web_config = WebConfigFile(args.web_config_file) if args.web_config_file else None

@@ -31,6 +31,8 @@ PROFILE_PATTERN = re.compile(r"^[\w+=,.@:/-]{1,128}$")
 NAME_PATTERN = re.compile(r"^[\w.-]{1,64}$")
 ROLE_NAME_PATTERN = re.compile(r"^(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")  # an optional IAM path
 ACCOUNT_ID_PATTERN = re.compile(r"^\d{12}$")
+# AWS caps a session of a role assumed with role credentials (role chaining) at one hour.
+ROLE_CHAINING_MAX_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -391,15 +393,50 @@ def _allows_unknown_regions(root: ConfigNode) -> bool:
     return node is not None and node.boolean()
 
 
-def parse_config(text: str, path: str) -> Config:
-    """Parse and validate config text; `path` is only used in error messages."""
+def _check_role_chaining(
+    root: ConfigNode, config: Config, base_is_role: Callable[[], bool | None]
+) -> None:
+    """Refuse sessions longer than AWS allows a role assumed with role credentials (role
+    chaining): every AssumeRole would fail. Whether the exporter's own credentials are a role
+    is asked only when a session is that long (it may read instance metadata)."""
+    nodes = root.mapping(None, null_is_empty=True)
+    entries = []
+    if config.accounts:
+        items = nodes["accounts"].sequence("accounts")
+        entries = list(zip(items, (a.duration_seconds for a in config.accounts), strict=True))
+    if config.organization_accounts is not None:
+        entries.append(
+            (nodes["organization_accounts"], config.organization_accounts.duration_seconds)
+        )
+    too_long = [item for item, duration in entries if duration > ROLE_CHAINING_MAX_SECONDS]
+    if too_long and base_is_role():
+        raise (
+            too_long[0]
+            .mapping(None)["duration_seconds"]
+            .error(
+                f"the exporter's own credentials are a role session, and AWS caps a role assumed"
+                f" with them (role chaining) at {ROLE_CHAINING_MAX_SECONDS} seconds: every"
+                f" AssumeRole would fail; lower it to {ROLE_CHAINING_MAX_SECONDS}"
+            )
+        )
+
+
+def parse_config(
+    text: str, path: str, base_is_role: Callable[[], bool | None] = lambda: None
+) -> Config:
+    """Parse and validate config text; `path` is only used in error messages.
+
+    `base_is_role` tells whether the exporter's own credentials are a role session (None:
+    unknown), for the one check that depends on them.
+    """
     root = parse_yaml(text, path)
     readers = _config_readers(_allows_unknown_regions(root))
     config = Config(**_read(root, readers, null_is_empty=True))
     _check_aggregators(root, config)
+    _check_role_chaining(root, config, base_is_role)
     return config
 
 
-def load_config(path: str) -> Config:
-    """Read and validate the config file at `path`."""
-    return parse_config(read_config_text(path), path)
+def load_config(path: str, base_is_role: Callable[[], bool | None] = lambda: None) -> Config:
+    """Read and validate the config file at `path` (see parse_config)."""
+    return parse_config(read_config_text(path), path, base_is_role)

@@ -145,3 +145,58 @@ def test_the_check_needs_no_credentials(tmp_path, monkeypatch, capsys) -> None:
 
     assert run([f"--config.file={path}", "--config.check"]) == 0
     assert capsys.readouterr().out == f"{path}: OK\n"
+
+
+CHAINED = "arn:aws:iam::111111111111:role/exporter"
+
+
+@pytest.mark.parametrize(
+    ("base_profile", "refused"),
+    [
+        # The exporter's own credentials assume a role: a role assumed with them is chained.
+        (f"role_arn = {CHAINED}\nsource_profile = keys\n", True),
+        # Long-term keys: nothing chains, 12 hours are allowed.
+        ("aws_access_key_id = AKIDTESTTESTTESTTEST\naws_secret_access_key = s\n", False),
+    ],
+    ids=["role-base", "keys-base"],
+)
+def test_role_chaining_refuses_sessions_over_an_hour(
+    tmp_path, monkeypatch, capsys, base_profile: str, refused: bool
+) -> None:
+    """Known from how botocore finds the base credentials, with no AWS call: nothing listens
+    at the endpoint, and an assume-role profile is only assumed on first use."""
+    aws_config = tmp_path / "aws-config"
+    aws_config.write_text(
+        f"[profile base]\n{base_profile}"
+        "[profile keys]\naws_access_key_id = AKIDTESTTESTTESTTEST\naws_secret_access_key = s\n"
+    )
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(aws_config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_PROFILE", "base")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    path = tmp_path / "c.yml"
+    path.write_text(
+        "regions: [us-east-1]\naccounts:\n"
+        "  - role_arn: arn:aws:iam::222222222222:role/reader\n"
+        "  - role_arn: arn:aws:iam::333333333333:role/reader\n"
+        "    duration_seconds: 7200\n"
+    )
+
+    checked = _refusal([f"--config.file={path}", "--config.check"], capsys)
+
+    if not refused:
+        assert checked[0] == 0
+        return
+    started = _refusal([f"--config.file={path}", "--web.listen-address=127.0.0.1:0"], capsys)
+    assert checked == started
+    code, err = checked
+    assert code == 2
+    assert err.startswith(
+        f"conformance-pack-exporter: configuration error: {path}:5:"
+        " key 'accounts[2].duration_seconds':"
+    )
+    assert "role chaining" in err
+    assert err.count("\n") == 1

@@ -302,3 +302,29 @@ def test_aggregator_names_are_held_to_the_models_length() -> None:
 def test_min_interval_defaults_to_five_seconds() -> None:
     """Unauthenticated floods of /metrics or /probe read AWS at most once per target per 5 s."""
     assert parse_config("regions: [us-east-1]\n", "c.yml").min_interval_seconds == 5.0
+
+
+def test_role_chaining_is_asked_about_only_for_long_sessions() -> None:
+    def never() -> bool:
+        raise AssertionError("asked although no session is longer than an hour")
+
+    text = "accounts:\n  - role_arn: arn:aws:iam::222222222222:role/r\n    duration_seconds: 3600\n"
+    assert parse_config(text, "c.yml", never).accounts[0].duration_seconds == 3600
+
+
+@pytest.mark.parametrize("base_is_role", [False, None])
+def test_long_sessions_are_kept_unless_the_base_is_a_role(base_is_role: bool | None) -> None:
+    text = "organization_accounts: {role_name: r, duration_seconds: 43200}\n"
+    config = parse_config(text, "c.yml", lambda: base_is_role)
+    assert config.organization_accounts is not None
+    assert config.organization_accounts.duration_seconds == 43200
+
+
+def test_discovery_sessions_over_an_hour_are_refused_when_the_base_is_a_role() -> None:
+    text = (
+        "regions: [us-east-1]\norganization_accounts:\n  role_name: r\n  duration_seconds: 3601\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yml", lambda: True)
+    assert str(caught.value).startswith("c.yml:4: key 'organization_accounts.duration_seconds': ")
+    assert "role chaining" in str(caught.value)

@@ -106,7 +106,10 @@ def main() -> None:
             simulator.add_fault(fault)
         config = Path(directory) / "config.yml"
         # One attempt per call: retries would only add botocore's backoff sleeps here.
-        config.write_text(f"regions: [{', '.join(regions)}]\ntotal_max_attempts: 1\n")
+        # Every scrape reads AWS (min_interval_seconds 0), so the soak counts real reads.
+        config.write_text(
+            f"regions: [{', '.join(regions)}]\ntotal_max_attempts: 1\nmin_interval_seconds: 0\n"
+        )
         env = {**ENV, "AWS_ENDPOINT_URL": simulator.url}
         command = exporter_command(str(config))
         with process(command, env, r"\bport=(\d+)") as (child, match):

@@ -95,7 +95,7 @@ class Exporter:
 def exporter(
     url: str, accounts: Sequence[str], regions: Sequence[str], concurrency: int | None
 ) -> Iterator[Exporter]:
-    lines = [f"regions: [{', '.join(regions)}]", "accounts:"]
+    lines = [f"regions: [{', '.join(regions)}]", "min_interval_seconds: 0", "accounts:"]
     if concurrency is not None:
         lines.insert(0, f"concurrency: {concurrency}")
     lines += [f"  - role_arn: arn:aws:iam::{a}:role/reader" for a in accounts]

@@ -6,9 +6,16 @@ deterministic and able to misbehave on demand. Real boto3 clients talk to it unc
 Only the CLI's ``--demo``, tests and benchmarks import it.
 """
 
-from exporter.simulator.aggregator import SimulatedAggregator
+from exporter.simulator.aggregator import SimulatedAggregator, SourceStatus
 from exporter.simulator.cli import main
-from exporter.simulator.compliance import INSUFFICIENT_DATA, ComplianceChange, Score, SimulatedRule
+from exporter.simulator.compliance import (
+    EVALUATIONS,
+    INSUFFICIENT_DATA,
+    ComplianceChange,
+    Evaluation,
+    Score,
+    SimulatedRule,
+)
 from exporter.simulator.demo import DEMO_REGIONS, demo_scenario
 from exporter.simulator.faults import FAULT_KINDS, Fault, FaultKind
 from exporter.simulator.organization import MemberPack, OrganizationPack
@@ -20,6 +27,12 @@ from exporter.simulator.packs import (
     Transition,
     pack_ids,
 )
+from exporter.simulator.pipeline import (
+    Delivery,
+    RecorderChange,
+    SimulatedDeliveryChannel,
+    SimulatedRecorder,
+)
 from exporter.simulator.scenario import DEFAULT_ACCOUNT, Scenario, generated_scenario
 from exporter.simulator.server import ConfigSimulator
 from exporter.simulator.sts import AssumeRoleCall
@@ -27,11 +40,14 @@ from exporter.simulator.sts import AssumeRoleCall
 __all__ = [
     "DEFAULT_ACCOUNT",
     "DEMO_REGIONS",
+    "EVALUATIONS",
     "FAULT_KINDS",
     "INSUFFICIENT_DATA",
     "AssumeRoleCall",
     "ComplianceChange",
     "ConfigSimulator",
+    "Delivery",
+    "Evaluation",
     "Fault",
     "FaultKind",
     "MemberPack",
@@ -39,11 +55,15 @@ __all__ = [
     "PackIds",
     "PackState",
     "PackType",
+    "RecorderChange",
     "Scenario",
     "Score",
     "SimulatedAggregator",
+    "SimulatedDeliveryChannel",
     "SimulatedPack",
+    "SimulatedRecorder",
     "SimulatedRule",
+    "SourceStatus",
     "Transition",
     "demo_scenario",
     "generated_scenario",

@@ -6,16 +6,33 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from exporter.simulator.compliance import pack_compliance
 from exporter.simulator.errors import client_error
 from exporter.simulator.packs import Shelf
 from exporter.simulator.paging import PageTokens, after, query_key, take
-from exporter.simulator.service_model import Params, conforms
+from exporter.simulator.service_model import Params, conforms, enum_values
 
 AGGREGATE = "DescribeAggregateComplianceByConformancePacks"
 _FILTERS = ("AccountId", "AwsRegion", "ConformancePackName", "ComplianceType")
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """How the aggregator's last update from one source went; None for `updated_at` means the
+    simulator's start."""
+
+    status: str = "SUCCEEDED"
+    _: KW_ONLY
+    updated_at: float | None = None
+    error_code: str = ""
+    error_message: str = ""
+
+    def __post_init__(self) -> None:
+        allowed = enum_values("AggregatedSourceStatusType")
+        if self.status not in allowed:
+            raise ValueError(f"source status {self.status!r} is not one of {allowed}")
 
 
 @dataclass(frozen=True)
@@ -23,14 +40,23 @@ class SimulatedAggregator:
     """An aggregator and the (account, region) sources whose packs it reports.
 
     Sources without packs in the scenario report nothing, as an account without packs would.
+    `source_type` is ACCOUNT for an aggregator of listed accounts, ORGANIZATION for one over an
+    organization; `statuses` overrides the default SUCCEEDED update of some sources.
     """
 
     name: str
     sources: tuple[tuple[str, str], ...]
+    source_type: str = "ACCOUNT"
+    statuses: Mapping[tuple[str, str], SourceStatus] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if not conforms("ConfigurationAggregatorName", self.name):
             raise ValueError(f"aggregator name {self.name!r} is not a ConfigurationAggregatorName")
+        if self.source_type not in enum_values("AggregatedSourceType"):
+            raise ValueError(f"{self.name}: source type {self.source_type!r} is not valid")
+        strangers = sorted(set(self.statuses) - set(self.sources))
+        if strangers:
+            raise ValueError(f"{self.name}: statuses of sources it does not have: {strangers}")
         for account, region in self.sources:
             if not conforms("AccountId", account) or not conforms("AwsRegion", region):
                 raise ValueError(f"{self.name}: source {(account, region)!r} is not valid")

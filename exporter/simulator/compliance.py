@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from exporter.simulator.service_model import enum_values
 
 INSUFFICIENT_DATA: Literal["INSUFFICIENT_DATA"] = "INSUFFICIENT_DATA"
 Score = float | Literal["INSUFFICIENT_DATA"]
+Evaluation = Literal["ok", "failing_evaluation", "failing_invocation", "not_started"]
+EVALUATIONS: tuple[Evaluation, ...] = get_args(Evaluation)
 
 
 @dataclass(frozen=True)
@@ -21,12 +23,15 @@ class SimulatedRule:
 
     `compliance` is a ConformancePackComplianceType; `non_compliant_resources` is what
     DescribeComplianceByConfigRule reports, capped at 100, and must be positive exactly
-    when the rule is NON_COMPLIANT.
+    when the rule is NON_COMPLIANT. `evaluation` is how Config last ran the rule, as
+    DescribeConfigRuleEvaluationStatus reports it: fine, failing to evaluate or to be invoked
+    since an earlier success, or never evaluated yet (which leaves no compliance data).
     """
 
     name: str
     compliance: str = "COMPLIANT"
     non_compliant_resources: int = 0
+    evaluation: Evaluation = "ok"
 
     def __post_init__(self) -> None:
         compliance_types = enum_values("ConformancePackComplianceType")
@@ -43,6 +48,10 @@ class SimulatedRule:
                 f"rule {self.name!r}: non_compliant_resources must be positive exactly when"
                 f" the rule is NON_COMPLIANT, got {self.non_compliant_resources}"
             )
+        if self.evaluation not in EVALUATIONS:
+            raise ValueError(f"rule {self.name!r}: evaluation must be one of {EVALUATIONS}")
+        if self.evaluation == "not_started" and self.compliance != INSUFFICIENT_DATA:
+            raise ValueError(f"rule {self.name!r}: a rule never evaluated has no compliance yet")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The estate ``--demo`` serves: a management account in two regions, mostly healthy, with packs
-that move, fail and lose compliance while you watch, and organization packs over four accounts."""
+that move, fail and lose compliance while you watch, organization packs over four accounts, and
+a Config pipeline whose recorder in one region stops while you watch."""
 
 from __future__ import annotations
 
@@ -14,17 +15,32 @@ from exporter.simulator.compliance import (
 from exporter.simulator.demo_rules import demo_rules, regression
 from exporter.simulator.organization import MemberPack, OrganizationPack
 from exporter.simulator.packs import PackState, PackType, SimulatedPack, Transition, pack_ids
+from exporter.simulator.pipeline import (
+    Delivery,
+    RecorderChange,
+    SimulatedDeliveryChannel,
+    SimulatedRecorder,
+)
 from exporter.simulator.scenario import DEFAULT_ACCOUNT, Scenario
 
 DEMO_REGIONS = ("us-east-1", "eu-west-1")
 _HOUR = 3600.0
 _DAY = 24 * _HOUR
 _MEMBER_ACCOUNTS = (DEFAULT_ACCOUNT, "111122223333", "444455556666", "777788889999")
+RECORDER_STOPS_AFTER = 60.0
+FAILING_EVALUATION_PACK = "Operational-Best-Practices-for-PCI-DSS"
 
 
 def demo_scenario(now: float) -> Scenario:
-    """A small, lively estate for ``--demo``: mostly healthy, with packs that move and fail."""
+    """A small, lively estate for ``--demo``: mostly healthy, with packs that move and fail,
+    a recorder that stops in the second region after a minute and a rule of the first region's
+    PCI-DSS pack that fails to evaluate."""
     east, west = DEMO_REGIONS
+    channel = SimulatedDeliveryChannel(
+        "default",
+        history=Delivery(attempted_at=now - 1500),
+        snapshot=Delivery(attempted_at=now - 5 * _HOUR),
+    )
     return Scenario(
         packs={
             (DEFAULT_ACCOUNT, east): _east_packs(now),
@@ -35,6 +51,24 @@ def demo_scenario(now: float) -> Scenario:
             (DEFAULT_ACCOUNT, east): _east_organization_packs(now),
             (DEFAULT_ACCOUNT, west): _west_organization_packs(now),
         },
+        recorders={
+            (DEFAULT_ACCOUNT, east): [
+                SimulatedRecorder("default", started_at=now - 41 * _DAY),
+                SimulatedRecorder(
+                    "AWSConfigurationRecorderForConfigConforms",
+                    service_principal="config-conforms.amazonaws.com",
+                    started_at=now - 120 * _DAY,
+                ),
+            ],
+            (DEFAULT_ACCOUNT, west): [
+                SimulatedRecorder(
+                    "default",
+                    started_at=now - 41 * _DAY,
+                    timeline=(RecorderChange(RECORDER_STOPS_AFTER, recording=False),),
+                )
+            ],
+        },
+        delivery_channels={(DEFAULT_ACCOUNT, east): [channel], (DEFAULT_ACCOUNT, west): [channel]},
     )
 
 
@@ -62,6 +96,12 @@ def _settled(
     )
 
 
+def _failing_evaluation(pack: SimulatedPack) -> SimulatedPack:
+    """`pack` with its first rule failing to evaluate since its last successful evaluation."""
+    first, *others = pack.rules
+    return replace(pack, rules=(replace(first, evaluation="failing_evaluation"), *others))
+
+
 def _east_packs(now: float) -> list[SimulatedPack]:
     east = DEMO_REGIONS[0]
     regressing = _settled(
@@ -74,7 +114,9 @@ def _east_packs(now: float) -> list[SimulatedPack]:
         _settled(
             now, east, "Operational-Best-Practices-for-CIS-AWS-v14-Level2", "UPDATE_COMPLETE", 9, 60
         ),
-        _settled(now, east, "Operational-Best-Practices-for-PCI-DSS", "UPDATE_COMPLETE", 3.5, 120),
+        _failing_evaluation(
+            _settled(now, east, FAILING_EVALUATION_PACK, "UPDATE_COMPLETE", 3.5, 120)
+        ),
         _settled(
             now,
             east,

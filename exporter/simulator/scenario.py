@@ -1,5 +1,5 @@
-"""What a simulator serves: the packs, organization packs and identities of a `Scenario`, and
-large generated scenarios for benchmarks."""
+"""What a simulator serves: the packs, organization packs, Config pipeline and identities of a
+`Scenario`, and large generated scenarios for benchmarks."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from exporter.simulator.aggregator import SimulatedAggregator
 from exporter.simulator.compliance import SimulatedRule, estimated_score
 from exporter.simulator.organization import MemberPack, OrganizationPack
 from exporter.simulator.packs import SimulatedPack
+from exporter.simulator.pipeline import Delivery, SimulatedDeliveryChannel, SimulatedRecorder
 
 DEFAULT_ACCOUNT = "123456789012"
 
@@ -21,7 +22,9 @@ class Scenario:
 
     An account with `organization_packs` in any region is the organization's management
     account; the organization operations refuse every other account. `aggregators` are
-    reachable from their (account, region) and report the packs of their sources.
+    reachable from their (account, region) and report the packs of their sources. An
+    (account, region) has no configuration recorder and no delivery channel unless
+    `recorders` and `delivery_channels` give it some.
     """
 
     packs: dict[tuple[str, str], list[SimulatedPack]]
@@ -31,6 +34,10 @@ class Scenario:
     role_external_ids: dict[str, str] = field(default_factory=dict)
     organization_packs: dict[tuple[str, str], list[OrganizationPack]] = field(default_factory=dict)
     aggregators: dict[tuple[str, str], list[SimulatedAggregator]] = field(default_factory=dict)
+    recorders: dict[tuple[str, str], list[SimulatedRecorder]] = field(default_factory=dict)
+    delivery_channels: dict[tuple[str, str], list[SimulatedDeliveryChannel]] = field(
+        default_factory=dict
+    )
 
 
 def generated_scenario(
@@ -43,7 +50,8 @@ def generated_scenario(
 ) -> Scenario:
     """`pack_count` healthy packs of `rules_per_pack` rules in every (account, region), and
     `organization_packs` healthy organization packs over all `accounts` in every region of the
-    first account, the management account.
+    first account, the management account. Every (account, region) has one recording customer
+    managed recorder and one delivery channel whose deliveries succeed.
 
     Packs and rules are built once and shared by every target, so thousands of targets with
     hundreds of thousands of served rules still start in a blink.
@@ -87,10 +95,19 @@ def generated_scenario(
         )
         for index in range(organization_packs)
     ]
+    targets = [(account, region) for account in accounts for region in regions]
+    recorder = SimulatedRecorder("default", started_at=at - 86400)
+    channel = SimulatedDeliveryChannel(
+        "default",
+        history=Delivery(attempted_at=at - 3600),
+        snapshot=Delivery(attempted_at=at - 3600),
+    )
     return Scenario(
-        packs={(account, region): list(packs) for account in accounts for region in regions},
+        packs={target: list(packs) for target in targets},
         default_account=accounts[0],
         organization_packs={(accounts[0], region): list(organization) for region in regions},
+        recorders={target: [recorder] for target in targets},
+        delivery_channels={target: [channel] for target in targets},
     )
 
 

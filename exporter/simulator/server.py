@@ -11,40 +11,18 @@ from collections.abc import Callable, Iterable
 from email.message import Message
 from types import TracebackType
 
-from exporter.simulator import aggregator, compliance_api, organization, status_api
+from exporter.simulator.aggregator import SimulatedAggregator
 from exporter.simulator.errors import ApiError
+from exporter.simulator.estate import Estate
 from exporter.simulator.faults import Fault, FaultBook, faulted
-from exporter.simulator.organization import OrganizationPack, OrganizationShelf
-from exporter.simulator.packs import Shelf, SimulatedPack
+from exporter.simulator.organization import OrganizationPack
+from exporter.simulator.packs import SimulatedPack
 from exporter.simulator.paging import PageTokens
+from exporter.simulator.pipeline import SimulatedDeliveryChannel, SimulatedRecorder
 from exporter.simulator.scenario import Scenario
 from exporter.simulator.sts import AssumeRoleCall, Identities
 from exporter.simulator.transport import HttpServer, Outcome, Reply
-from exporter.simulator.wire import (
-    Request,
-    error_reply,
-    json_payload,
-    json_reply,
-    read_request,
-    xml_reply,
-)
-
-PackOperation = Callable[[dict[str, object], Shelf, PageTokens, float, float], dict[str, object]]
-OrganizationOperation = Callable[
-    [dict[str, object], OrganizationShelf | None, PageTokens], dict[str, object]
-]
-
-_PACK_OPERATIONS: dict[str, PackOperation] = {
-    status_api.OPERATION: status_api.describe_status,
-    compliance_api.SUMMARY: compliance_api.compliance_summary,
-    compliance_api.SCORES: compliance_api.compliance_scores,
-    compliance_api.PACK_RULES: compliance_api.pack_rule_compliance,
-    compliance_api.RULES: compliance_api.rule_compliance,
-}
-_ORGANIZATION_OPERATIONS: dict[str, OrganizationOperation] = {
-    organization.STATUSES: organization.organization_statuses,
-    organization.MEMBERS: organization.member_statuses,
-}
+from exporter.simulator.wire import Request, error_reply, json_reply, read_request, xml_reply
 
 
 class ConfigSimulator:
@@ -65,18 +43,7 @@ class ConfigSimulator:
         self._address = (host, port)
         self._clock = clock
         self._lock = threading.Lock()
-        self._shelves = {
-            (account, region): Shelf(account, region, packs)
-            for (account, region), packs in scenario.packs.items()
-        }
-        self._organization_shelves = {
-            (account, region): OrganizationShelf(account, region, packs)
-            for (account, region), packs in scenario.organization_packs.items()
-        }
-        self._aggregators = {
-            target: aggregator.aggregators_by_name(aggregators)
-            for target, aggregators in scenario.aggregators.items()
-        }
+        self._estate = Estate(scenario)
         self._identities = Identities(
             scenario.default_account,
             scenario.access_key_accounts,
@@ -153,17 +120,31 @@ class ConfigSimulator:
 
     def set_packs(self, account: str, region: str, packs: Iterable[SimulatedPack]) -> None:
         """Replace the packs of one (account, region) while serving."""
-        shelf = Shelf(account, region, packs)
-        with self._lock:
-            self._shelves[(account, region)] = shelf
+        self._estate.set_packs(account, region, packs)
 
     def set_organization_packs(
         self, account: str, region: str, packs: Iterable[OrganizationPack]
     ) -> None:
         """Replace the organization packs of one management (account, region) while serving."""
-        shelf = OrganizationShelf(account, region, packs)
-        with self._lock:
-            self._organization_shelves[(account, region)] = shelf
+        self._estate.set_organization_packs(account, region, packs)
+
+    def set_aggregators(
+        self, account: str, region: str, aggregators: Iterable[SimulatedAggregator]
+    ) -> None:
+        """Replace the aggregators reachable from one (account, region) while serving."""
+        self._estate.set_aggregators(account, region, aggregators)
+
+    def set_recorders(
+        self, account: str, region: str, recorders: Iterable[SimulatedRecorder]
+    ) -> None:
+        """Replace the configuration recorders of one (account, region) while serving."""
+        self._estate.set_pipeline(account, region, recorders=recorders)
+
+    def set_delivery_channels(
+        self, account: str, region: str, channels: Iterable[SimulatedDeliveryChannel]
+    ) -> None:
+        """Replace the delivery channels of one (account, region) while serving."""
+        self._estate.set_pipeline(account, region, delivery_channels=channels)
 
     def add_fault(self, fault: Fault) -> None:
         """Inject `fault`; when several match a request, the earliest added applies."""
@@ -227,7 +208,8 @@ class ConfigSimulator:
             self._identities.check_credentials(request)
             if request.service == "sts":
                 return self._answer_sts(request, request_id)
-            return json_reply(200, self._answer_config(request), request_id)
+            document = self._estate.answer(request, self._tokens, self._started_at, self._clock())
+            return json_reply(200, document, request_id)
         except ApiError as error:
             return error_reply(request.service, error, request_id)
 
@@ -242,40 +224,3 @@ class ConfigSimulator:
                 request.operation, self._identities.assume_role(request, params), request_id
             )
         raise ApiError.of("unknown_operation", "sts", operation=request.operation)
-
-    def _answer_config(self, request: Request) -> dict[str, object]:
-        target = (request.account, request.region)
-        pack_operation = _PACK_OPERATIONS.get(request.operation)
-        if pack_operation is not None:
-            with self._lock:
-                shelf = self._shelves.get(target)
-            if shelf is None:
-                shelf = Shelf(*target, ())
-            payload = json_payload(request.body)
-            return pack_operation(payload, shelf, self._tokens, self._started_at, self._clock())
-        if request.operation == aggregator.AGGREGATE:
-            with self._lock:
-                shelves = dict(self._shelves)
-            return aggregator.aggregate_compliance(
-                json_payload(request.body),
-                target,
-                self._aggregators.get(target, {}),
-                shelves,
-                self._tokens,
-                (self._started_at, self._clock()),
-            )
-        organization_operation = _ORGANIZATION_OPERATIONS.get(request.operation)
-        if organization_operation is not None:
-            with self._lock:
-                organization_shelf = self._organization_shelf(*target)
-            payload = json_payload(request.body)
-            return organization_operation(payload, organization_shelf, self._tokens)
-        raise ApiError.of("unknown_operation", "config", operation=request.operation)
-
-    def _organization_shelf(self, account: str, region: str) -> OrganizationShelf | None:
-        """The management account's shelf for `region`, empty if it has no packs there; None
-        for any other account. Call with the lock held."""
-        shelf = self._organization_shelves.get((account, region))
-        if shelf is None and any(owner == account for owner, _ in self._organization_shelves):
-            return OrganizationShelf(account, region, ())
-        return shelf

@@ -69,11 +69,13 @@ class Params:
 
     @property
     def page_size(self) -> int:
-        """The Limit asked for; 0 or none means the largest the model allows, as on AWS."""
-        limit = self.get("Limit")
+        """The Limit (or MaxResults) asked for; 0 or none means the largest the model allows,
+        as on AWS."""
+        key = "Limit" if "Limit" in self._shape.members else "MaxResults"
+        limit = self.get(key)
         if isinstance(limit, int) and limit > 0:
             return limit
-        return int(self._shape.members["Limit"].metadata["max"])
+        return int(self._shape.members[key].metadata["max"])
 
 
 def _check(shape: Shape, value: object, path: tuple[str, ...]) -> None:

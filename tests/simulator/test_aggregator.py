@@ -15,6 +15,7 @@ from exporter.simulator import (
     SimulatedAggregator,
     SimulatedPack,
     SimulatedRule,
+    SourceStatus,
 )
 from tests.simulator.conftest import (
     NOW,
@@ -227,8 +228,14 @@ def test_a_token_is_bound_to_its_query(session, serve):
         (lambda: SimulatedAggregator("org name", ()), "ConfigurationAggregatorName"),
         (lambda: SimulatedAggregator("org", (("12345", "us-east-1"),)), "not valid"),
         (lambda: SimulatedAggregator("org", (SOURCES[0], SOURCES[0])), "unique"),
+        (lambda: SimulatedAggregator("org", (), source_type="ORG"), "source type"),
+        (
+            lambda: SimulatedAggregator("org", SOURCES[:1], statuses={SOURCES[1]: SourceStatus()}),
+            "does not have",
+        ),
+        (lambda: SourceStatus("STALE"), "source status"),
     ],
-    ids=["name", "account", "duplicate-source"],
+    ids=["name", "account", "duplicate-source", "source-type", "stranger-status", "status"],
 )
 def test_invalid_aggregators_are_refused(build, message):
     with pytest.raises(ValueError, match=message):

@@ -30,6 +30,8 @@ def test_every_model_compliance_type_is_a_rule_compliance(compliance):
         ({"name": "r", "compliance": "NON_COMPLIANT"}, "positive exactly when"),
         ({"name": "r", "non_compliant_resources": 3}, "positive exactly when"),
         ({"name": "r", "compliance": "NON_COMPLIANT", "non_compliant_resources": -1}, "positive"),
+        ({"name": "r", "evaluation": "broken"}, "evaluation must be one of"),
+        ({"name": "r", "evaluation": "not_started"}, "never evaluated has no compliance"),
     ],
 )
 def test_invalid_rules_are_refused(fields: dict[str, Any], message):

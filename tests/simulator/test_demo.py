@@ -1,11 +1,15 @@
-"""The demo estate has what the README and the dashboards promise."""
+"""The demo estate has what the README and the dashboards promise, its Config pipeline
+included."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from exporter.simulator import DEFAULT_ACCOUNT, DEMO_REGIONS, demo_scenario
+import pytest
+
+from exporter.simulator import DEFAULT_ACCOUNT, DEMO_REGIONS, demo_scenario, pack_ids
+from exporter.simulator.demo import FAILING_EVALUATION_PACK, RECORDER_STOPS_AFTER
 from tests.simulator.conftest import NOW, FakeClock, make_client
 
 
@@ -129,3 +133,54 @@ def test_demo_organization_packs_span_four_accounts_with_one_failure(session, se
     (failed,) = [member for member in members if member["Status"] == "CREATE_FAILED"]
     assert failed["ErrorCode"]
     assert failed["ErrorMessage"]
+
+
+def test_demo_pipeline_is_healthy_but_one_recorder_stops_and_one_rule_fails_to_evaluate(
+    session, serve
+):
+    clock = FakeClock(NOW)
+    simulator = serve(demo_scenario(NOW), clock=clock)
+    east, west = (make_client(session, simulator, region=region) for region in DEMO_REGIONS)
+
+    def recording(client: Any) -> list[bool]:
+        statuses = []
+        for summary in client.list_configuration_recorders()["ConfigurationRecorderSummaries"]:
+            (status,) = client.describe_configuration_recorder_status(Arn=summary["arn"])[
+                "ConfigurationRecordersStatus"
+            ]
+            statuses.append(status)
+        return [status["recording"] for status in statuses]
+
+    clock.now = NOW + RECORDER_STOPS_AFTER - 1
+    at_start = recording(east), recording(west)
+    clock.now = NOW + RECORDER_STOPS_AFTER + 1
+    later = recording(east), recording(west)
+    (stopped,) = west.describe_configuration_recorder_status()["ConfigurationRecordersStatus"]
+    linked = [
+        summary
+        for summary in east.list_configuration_recorders()["ConfigurationRecorderSummaries"]
+        if "servicePrincipal" in summary
+    ]
+    deliveries = [
+        channel[kind]["lastStatus"]
+        for client in (east, west)
+        for channel in client.describe_delivery_channel_status()["DeliveryChannelsStatus"]
+        for kind in ("configHistoryDeliveryInfo", "configSnapshotDeliveryInfo")
+    ]
+    pages = east.get_paginator("describe_config_rule_evaluation_status").paginate()
+    failing = [
+        status["ConfigRuleName"]
+        for page in pages
+        for status in page["ConfigRulesEvaluationStatus"]
+        if status.get("LastFailedEvaluationTime")
+        and status["LastFailedEvaluationTime"] > status["LastSuccessfulEvaluationTime"]
+    ]
+
+    assert at_start == ([True, True], [True])
+    assert later == ([True, True], [False])
+    assert stopped["lastStopTime"].timestamp() == pytest.approx(NOW + RECORDER_STOPS_AFTER)
+    assert len(linked) == 1
+    assert deliveries == ["Success"] * 4
+    pack_id = pack_ids(DEFAULT_ACCOUNT, DEMO_REGIONS[0], FAILING_EVALUATION_PACK).pack_id
+    assert len(failing) == 1
+    assert failing[0].endswith(pack_id)

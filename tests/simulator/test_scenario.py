@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from exporter.simulator import DEFAULT_ACCOUNT, ConfigSimulator, generated_scenario
+from exporter.simulator import DEFAULT_ACCOUNT, ConfigSimulator, Scenario, generated_scenario
 from tests.simulator.conftest import NOW, OTHER_ACCOUNT, make_client
 
 
@@ -92,3 +92,24 @@ def test_negative_counts_are_refused(packs, rules, organization):
         generated_scenario(
             packs, ["us-east-1"], rules_per_pack=rules, organization_packs=organization
         )
+
+
+def test_generated_targets_record_and_deliver_while_a_plain_scenario_has_no_pipeline(
+    session, serve
+):
+    scenario = generated_scenario(2, ["us-east-1", "eu-west-1"], now=NOW)
+    simulator = serve(scenario)
+    plain = serve(Scenario(packs=scenario.packs))
+
+    for region in ("us-east-1", "eu-west-1"):
+        client = make_client(session, simulator, region=region)
+        (recorder,) = client.describe_configuration_recorder_status()[
+            "ConfigurationRecordersStatus"
+        ]
+        (channel,) = client.describe_delivery_channel_status()["DeliveryChannelsStatus"]
+        assert (recorder["recording"], recorder["lastStatus"]) == (True, "Success")
+        assert channel["configHistoryDeliveryInfo"]["lastStatus"] == "Success"
+        assert channel["configSnapshotDeliveryInfo"]["lastStatus"] == "Success"
+        bare = make_client(session, plain, region=region)
+        assert bare.list_configuration_recorders()["ConfigurationRecorderSummaries"] == []
+        assert bare.describe_delivery_channel_status()["DeliveryChannelsStatus"] == []

@@ -55,6 +55,13 @@ IDENTIFYING_LABELS = (
     "outcome",
     "collector",
     "compliance",
+    "recorder",
+    "delivery_channel",
+    "delivery",
+    "evaluation",
+    "aggregator",
+    "source_type",
+    "status",
 )
 # An alert rule's `for:` line, as a test rewrites it to shorten waits.
 FOR_LINE = re.compile(r"^(?P<indent>\s+)for:\s*\S+\s*$", re.MULTILINE)

@@ -32,7 +32,7 @@ from scrape_latency import ENV
 from simulated import OTHER, Calls, Simulator, simulator_process
 from targets import REGIONS, accounts_for
 
-from exporter.aws.accounts import Sessions
+from exporter.aws.credentials import Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, build_targets
 from exporter.collectors import IAM_ACTIONS

@@ -86,8 +86,12 @@ def workload(kind: str, url: str, targets: int) -> Callable[[int], None]:
         reads: list[Callable[[], object]] = [functools.partial(read_all, c) for c in clients]
     else:
         # Imported here: under --baseline, PYTHONPATH points at another exporter package.
-        from exporter.aws.accounts import Sessions
         from exporter.aws.hooks import ApiCallCounter
+
+        try:
+            from exporter.aws.credentials import Sessions
+        except ImportError:  # before Sessions moved to its own module
+            from exporter.aws.accounts import Sessions  # type: ignore[attr-defined]
 
         try:
             from exporter.aws.targets import build_targets

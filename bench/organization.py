@@ -38,7 +38,7 @@ import scrape_latency
 import targets
 from simulated import Calls, Simulator, simulator_process
 
-from exporter.aws.accounts import Sessions
+from exporter.aws.credentials import Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import build_targets
 from exporter.collectors import IAM_ACTIONS

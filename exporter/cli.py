@@ -17,7 +17,7 @@ from types import FrameType
 import botocore.session
 
 from exporter import __version__
-from exporter.aws.accounts import Sessions
+from exporter.aws.credentials import Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, build_targets, discovery_labels, distinct_accounts
 from exporter.collectors import COLLECTOR_NAMES, IAM_ACTIONS, build_collectors

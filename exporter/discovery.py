@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from exporter.aws.accounts import DISCOVERED, Account, Sessions
+from exporter.aws.accounts import DISCOVERED, Account
+from exporter.aws.credentials import Sessions
 from exporter.aws.errors import UnknownAccountIdError, error_code
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.organizations import list_active_accounts

@@ -27,7 +27,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from exporter.aws.accounts import Account, Sessions
+from exporter.aws.accounts import Account
+from exporter.aws.credentials import Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target
 from exporter.collectors import IAM_ACTIONS, build_collectors

@@ -38,14 +38,8 @@ import yaml
 from deploy.generate_rules import GenerationError, Site, customize, render_prometheusrule
 from exporter.cli import parse_args
 from exporter.collectors import IAM_ACTIONS
-from exporter.config import (
-    EXTERNAL_ID_PATTERN,
-    ROLE_ARN_PATTERN,
-    ROLE_NAME_PATTERN,
-    ConfigError,
-    OrganizationAccountsConfig,
-    parse_config,
-)
+from exporter.config import ConfigError, OrganizationAccountsConfig, parse_config
+from exporter.config_accounts import EXTERNAL_ID_PATTERN, ROLE_ARN_PATTERN, ROLE_NAME_PATTERN
 from exporter.http import parse_listen_address
 from tests.conftest import REPO, run_tool
 from tests.test_alerts import RUNBOOK_URL_PREFIX, amtool, promtool

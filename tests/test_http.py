@@ -15,7 +15,7 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from exporter.aws.accounts import Sessions
+from exporter.aws.credentials import Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import build_targets, discovery_labels
 from exporter.config import AccountConfig, Config

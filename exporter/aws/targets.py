@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.aws.accounts import CONFIGURED, DISCOVERED, Account, Sessions
+from exporter.aws.accounts import CONFIGURED, DISCOVERED, Account
+from exporter.aws.credentials import Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.config import AccountConfig, Config
 

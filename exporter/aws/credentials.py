@@ -1,0 +1,277 @@
+"""botocore sessions shared per set of credentials, and assumed roles that renew late in
+their session, all with the one client configuration that bounds their waits.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.credentials
+import botocore.exceptions
+import botocore.session
+import botocore.utils
+
+from exporter import __version__
+from exporter.aws.errors import assume_role_hint, error_code
+from exporter.aws.hooks import inherit_deadline
+from exporter.config import AccountConfig, Config
+from exporter.log import EveryInterval
+
+log = logging.getLogger(__name__)
+
+# botocore's credential `method`s: role sessions, and long-term keys (unless a session token
+# comes with them); any other method (custom-process, login, …) could be either.
+ROLE_METHODS = frozenset(
+    {"assume-role", "assume-role-with-web-identity", "iam-role", "container-role", "sso"}
+)
+STATIC_METHODS = frozenset(
+    {"env", "shared-credentials-file", "config-file", "explicit", "boto-config"}
+)
+# botocore refreshes credentials in their last 15 minutes (advisory: one thread tries, the
+# others go on with the old ones) and 10 minutes (mandatory: every caller waits for it).
+BOTOCORE_REFRESH_WINDOWS = (15 * 60, 10 * 60)
+# A failing refresh is logged once a minute per account, with the count of those held back.
+REFRESH_FAILURE_LOG_SECONDS = 60.0
+
+
+@functools.cache
+def _client_config(
+    connect_timeout: float, read_timeout: float, total_max_attempts: int
+) -> botocore.config.Config:
+    return botocore.config.Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": total_max_attempts},
+        max_pool_connections=4,
+        # Every call's parameters are built by the exporter and checked by tests.
+        parameter_validation=False,
+        user_agent_extra=f"conformance-pack-exporter/{__version__}",
+    )
+
+
+def client_config(config: Config) -> botocore.config.Config:
+    """The one client configuration of every client: Config, STS (GetCallerIdentity and the
+    AssumeRole of a credential refresh) and Organizations, so none waits botocore's default
+    60 s per read, 5 times over, while a scrape or an account's refresh lock waits on it."""
+    return _client_config(
+        config.connect_timeout_seconds, config.read_timeout_seconds, config.total_max_attempts
+    )
+
+
+def refresh_windows(duration_seconds: int) -> tuple[float, float]:
+    """(advisory, mandatory) refresh windows in seconds for sessions of `duration_seconds`:
+    the last third and sixth of the session, at most botocore's 15 and 10 minutes. botocore's
+    own would cover all of a 15-minute session, and assume the role again on every call."""
+    advisory, mandatory = BOTOCORE_REFRESH_WINDOWS
+    return min(advisory, duration_seconds / 3), min(mandatory, duration_seconds / 6)
+
+
+def fit_refresh_windows(
+    credentials: botocore.credentials.RefreshableCredentials, duration_seconds: int
+) -> None:
+    """Set `credentials`' refresh windows: botocore takes them only as private attributes
+    (DeferredRefreshableCredentials has no argument for them); the one place that does."""
+    for attribute in ("_advisory_refresh_timeout", "_mandatory_refresh_timeout"):
+        if not hasattr(credentials, attribute):
+            raise AttributeError(f"botocore's RefreshableCredentials has no {attribute}")
+    advisory, mandatory = refresh_windows(duration_seconds)
+    credentials._advisory_refresh_timeout = advisory  # type: ignore[attr-defined]
+    credentials._mandatory_refresh_timeout = mandatory  # type: ignore[attr-defined]
+
+
+class _QuietRefreshWarning(logging.Filter):
+    """Drops botocore's "Refreshing temporary credentials failed" warning, which carries the
+    whole traceback on every failed refresh: the refresh logs its own line, rate-limited."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Refreshing temporary credentials failed")
+
+
+def _quiet_botocore_refresh_warning() -> None:
+    botocore_log = logging.getLogger("botocore.credentials")
+    if not any(isinstance(f, _QuietRefreshWarning) for f in botocore_log.filters):
+        botocore_log.addFilter(_QuietRefreshWarning())
+
+
+def _epoch_or_parsed(value: Any) -> Any:
+    """Keep the JSON protocol's epoch numbers as floats; parse anything else as botocore does.
+
+    botocore turns each into a datetime through dateutil's tz conversion, which was 40 % of
+    the CPU a page of 20 pack statuses cost.
+    """
+    if isinstance(value, int | float):
+        return float(value)
+    return botocore.utils.parse_timestamp(value)
+
+
+def _fast_timestamps(core: botocore.session.Session) -> botocore.session.Session:
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=_epoch_or_parsed
+    )
+    return core
+
+
+def _utc_now() -> datetime:
+    """The clock assumed-role credentials check their expiry against before every request.
+
+    botocore's default reads the local time zone through dateutil on each check, 6 % of the
+    instructions of a call; the expiry is an aware datetime, so UTC compares the same.
+    """
+    return datetime.now(timezone.utc)
+
+
+class _ProvidedCredentials(botocore.credentials.CredentialProvider):
+    """Hands a session the (refreshable) credentials built for it."""
+
+    METHOD = "assume-role"
+
+    def __init__(self, credentials: botocore.credentials.Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> botocore.credentials.Credentials:
+        return self._credentials
+
+
+class Sessions:
+    """botocore sessions, one per set of credentials, all sharing one model loader.
+
+    A session of its own costs ~10 MB and ~160 ms; with the loader shared, an account costs
+    a fraction of a megabyte. `base` holds the default credential chain (IRSA included).
+    """
+
+    def __init__(
+        self,
+        base: botocore.session.Session | None = None,
+        endpoint_url: str | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        """`now` replaces botocore's clock for credential expiry (tests move it forward)."""
+        self.base = _fast_timestamps(base or botocore.session.get_session())
+        self.endpoint_url = endpoint_url
+        self._now = now or _utc_now
+        _quiet_botocore_refresh_warning()
+
+    def base_is_role(self) -> bool | None:
+        """Whether the base credentials are a role session, from how botocore found them (no
+        AWS call): AWS caps a role assumed with them (role chaining) at one hour. None when
+        unknown: no credentials, or a method that could be either."""
+        try:
+            credentials = self.base.get_credentials()
+        except botocore.exceptions.BotoCoreError:
+            return None
+        method = getattr(credentials, "method", None)
+        if method in ROLE_METHODS:
+            return True
+        if method in STATIC_METHODS and credentials is not None and not credentials.token:
+            return False
+        return None
+
+    def default_region(self) -> str | None:
+        """The SDK's region: botocore reads AWS_DEFAULT_REGION and profiles, not AWS_REGION."""
+        region = self.base.get_config_variable("region")
+        return str(region) if region else None
+
+    def partition(self, region: str) -> str:
+        """The partition of `region` (aws, aws-cn, …), for ARNs; "aws" for a region newer
+        than botocore (allow_unknown_regions)."""
+        try:
+            return str(self.base.get_partition_for_region(region))
+        except botocore.exceptions.UnknownRegionError:
+            return "aws"
+
+    def for_account(
+        self,
+        account: AccountConfig,
+        region: str,
+        fit: Callable[[Any], None],
+        config: botocore.config.Config,
+    ) -> boto3.Session:
+        """The session an account's clients come from; `fit` gets every STS client, made
+        with `config` like the account's other clients.
+
+        A role is assumed through STS in `region` (the account's first), not the global endpoint.
+        """
+        if account.profile:
+            core = self._new(profile=account.profile)
+        elif account.role_arn:
+            core = self._new()
+            provider = _ProvidedCredentials(self._assumed_role(account, region, fit, config))
+            resolver = botocore.credentials.CredentialResolver(providers=[provider])
+            core.register_component("credential_provider", resolver)
+        else:
+            core = self.base
+        return boto3.Session(botocore_session=core)
+
+    def _new(self, profile: str | None = None) -> botocore.session.Session:
+        core = botocore.session.Session(profile=profile)
+        core.register_component("data_loader", self.base.get_component("data_loader"))
+        return _fast_timestamps(core)
+
+    def _assumed_role(
+        self,
+        account: AccountConfig,
+        region: str,
+        fit: Callable[[Any], None],
+        config: botocore.config.Config,
+    ) -> botocore.credentials.Credentials:
+        """Credentials that assume the role on first use and renew once per session, late
+        in it; a failure is logged here, once a minute, with what to do about it."""
+        extra: dict[str, Any] = {
+            "RoleSessionName": account.session_name,
+            "DurationSeconds": account.duration_seconds,
+        }
+        if account.external_id:
+            extra["ExternalId"] = account.external_id
+        failures = EveryInterval(REFRESH_FAILURE_LOG_SECONDS)
+
+        def sts_client(service_name: str, **settings: Any) -> Any:
+            client = self.base.create_client(
+                service_name,
+                region_name=region,
+                endpoint_url=self.endpoint_url,
+                config=config,
+                **settings,
+            )
+            fit(client)
+            inherit_deadline(client, "AssumeRole")
+            return client
+
+        def refresh() -> dict[str, Any]:
+            try:
+                source = self.base.get_credentials()
+                if source is None:
+                    raise botocore.exceptions.NoCredentialsError()
+                fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+                    client_creator=sts_client,
+                    source_credentials=source,
+                    role_arn=account.role_arn,
+                    extra_args=extra,
+                )
+                return dict(fetcher.fetch_credentials())
+            except Exception as error:
+                held_back = failures.allow()
+                if held_back is not None:
+                    log.warning(
+                        "assuming the role failed",
+                        extra={
+                            "account_id": account.account_id,
+                            "error_code": error_code(error),
+                            "hint": assume_role_hint(error),
+                            "repeats_not_logged": held_back,
+                        },
+                        exc_info=log.isEnabledFor(logging.DEBUG),
+                    )
+                raise
+
+        credentials = botocore.credentials.DeferredRefreshableCredentials(
+            refresh_using=refresh, method="assume-role", time_fetcher=self._now
+        )
+        fit_refresh_windows(credentials, account.duration_seconds)
+        return credentials

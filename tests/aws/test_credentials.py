@@ -1,0 +1,116 @@
+"""exporter/aws/credentials.py: refresh windows fitted to the session, a failing refresh
+logged once a minute with a hint, and whether the base credentials are a role session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import botocore.exceptions
+import botocore.session
+import pytest
+from botocore.credentials import Credentials, DeferredRefreshableCredentials, RefreshableCredentials
+from botocore.stub import Stubber
+
+from exporter.aws.credentials import (
+    Sessions,
+    client_config,
+    fit_refresh_windows,
+    refresh_windows,
+)
+from exporter.config import AccountConfig, Config
+from tests.conftest import fake_credentials_sessions
+
+pytestmark = pytest.mark.integration
+
+ROLE_ACCOUNT = "222222222222"
+ROLE = f"arn:aws:iam::{ROLE_ACCOUNT}:role/conformance-pack-exporter"
+
+
+@pytest.mark.parametrize(
+    ("duration", "windows"), [(900, (300, 150)), (1800, (600, 300)), (3600, (900, 600))]
+)
+def test_refresh_windows_fit_the_session(duration: int, windows: tuple[float, float]) -> None:
+    assert refresh_windows(duration) == windows
+
+
+def test_long_sessions_keep_botocore_s_own_windows() -> None:
+    """Also fails loudly if botocore renames the attributes fit_refresh_windows sets."""
+    botocore_windows = (
+        RefreshableCredentials._advisory_refresh_timeout,  # type: ignore[attr-defined]
+        RefreshableCredentials._mandatory_refresh_timeout,  # type: ignore[attr-defined]
+    )
+    credentials = DeferredRefreshableCredentials(refresh_using=dict, method="assume-role")
+    fit_refresh_windows(credentials, 43200)
+
+    assert refresh_windows(43200) == botocore_windows
+    assert (
+        credentials._advisory_refresh_timeout,  # type: ignore[attr-defined]
+        credentials._mandatory_refresh_timeout,  # type: ignore[attr-defined]
+    ) == botocore_windows
+
+
+def test_a_failing_refresh_logs_one_line_a_minute_with_a_hint(simulator, caplog) -> None:
+    sessions = fake_credentials_sessions(simulator.url)
+    stubs: list[Stubber] = []
+
+    def refuse_duration(client: Any) -> None:
+        stub = Stubber(client)
+        stub.add_client_error(
+            "assume_role",
+            "ValidationError",
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed"
+            " by role chaining.",
+            400,
+        )
+        stub.activate()
+        stubs.append(stub)
+
+    role = AccountConfig(role_arn=ROLE, external_id="secret-external-id", duration_seconds=7200)
+    credentials = sessions.for_account(
+        role, "us-east-1", refuse_duration, client_config(Config())
+    ).get_credentials()
+    assert credentials is not None
+    for _ in range(3):
+        with pytest.raises(botocore.exceptions.ClientError):
+            credentials.get_frozen_credentials()
+
+    assert len(stubs) == 3, "each failed refresh asked STS"
+    lines = [r for r in caplog.records if r.name.startswith(("exporter", "botocore"))]
+    assert [(r.getMessage(), r.account_id, r.error_code) for r in lines] == [
+        ("assuming the role failed", ROLE_ACCOUNT, "ValidationError")
+    ], "botocore's own warning, with its traceback, is not logged"
+    assert "role chaining" in lines[0].hint
+    assert "lower it to 3600" in lines[0].hint
+    assert not lines[0].exc_info
+    assert not [r for r in caplog.records if "secret-external-id" in str(vars(r))]
+
+
+@pytest.mark.parametrize(
+    ("method", "token", "is_role"),
+    [
+        ("assume-role", "t", True),
+        ("assume-role-with-web-identity", "t", True),
+        ("iam-role", "t", True),
+        ("container-role", "t", True),
+        ("sso", "t", True),
+        ("env", None, False),
+        ("shared-credentials-file", None, False),
+        ("env", "t", None),  # a session token: a role's or a user's session, can't tell
+        ("custom-process", "t", None),
+        ("explicit", None, False),
+    ],
+)
+def test_base_is_role_from_how_botocore_found_the_credentials(
+    method: str, token: str | None, is_role: bool | None
+) -> None:
+    core = botocore.session.get_session()
+    core.get_credentials = lambda: Credentials("AKIDTEST", "secret", token, method=method)  # type: ignore[method-assign]
+
+    assert Sessions(core).base_is_role() is is_role
+
+
+def test_base_is_role_is_none_without_credentials() -> None:
+    core = botocore.session.get_session()
+    core.get_credentials = lambda: None  # type: ignore[method-assign]
+
+    assert Sessions(core).base_is_role() is None

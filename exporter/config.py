@@ -22,6 +22,7 @@ from exporter.config_types import AggregatorConfig as AggregatorConfig
 from exporter.config_types import ComplianceConfig as ComplianceConfig
 from exporter.config_types import Config as Config
 from exporter.config_types import OrganizationAccountsConfig as OrganizationAccountsConfig
+from exporter.config_types import PipelineConfig as PipelineConfig
 from exporter.config_types import Readers, model_name, read_mapping
 
 # REGION_PATTERN is re-exported: the syntax of a region name is checked before its existence.
@@ -63,6 +64,12 @@ _COMPLIANCE: Readers = {
     "noncompliant_resources": ConfigNode.boolean,
 }
 
+_PIPELINE: Readers = {
+    "enabled": ConfigNode.boolean,
+    "interval_seconds": lambda node: node.seconds(0, 86400),
+    "rule_series": ConfigNode.boolean,
+}
+
 
 def _config_readers(allow_unknown_regions: bool) -> Readers:
     """How the top-level keys are read; the region check depends on one of them."""
@@ -84,6 +91,7 @@ def _config_readers(allow_unknown_regions: bool) -> Readers:
         "default_scrape_timeout_seconds": lambda node: node.seconds(1, 600),
         "scrape_timeout_offset_seconds": lambda node: node.seconds(0, 10),
         "compliance": lambda node: ComplianceConfig(**read_mapping(node, _COMPLIANCE)),
+        "pipeline": lambda node: PipelineConfig(**read_mapping(node, _PIPELINE)),
         "aggregators": lambda node: read_aggregators(node, aggregators),
         "organization_accounts": lambda node: read_organization_accounts(node, regions),
     }

@@ -49,6 +49,20 @@ class ComplianceConfig:
 
 
 @dataclass(frozen=True)
+class PipelineConfig:
+    """The Config pipeline under the packs (recorders, delivery, rule evaluation): on by
+    default, read at most every `interval_seconds` like compliance, since it changes as slowly.
+
+    `rule_series` off drops the two per-rule families, whose series grow with the rules; the
+    per-pack counts stay.
+    """
+
+    enabled: bool = True
+    interval_seconds: float = 300.0
+    rule_series: bool = True
+
+
+@dataclass(frozen=True)
 class AggregatorConfig:
     """An AWS Config aggregator whose organisation-wide pack compliance is exported.
 
@@ -104,6 +118,7 @@ class Config:
     default_scrape_timeout_seconds: float = 10.0
     scrape_timeout_offset_seconds: float = 0.5
     compliance: ComplianceConfig = dataclasses.field(default_factory=ComplianceConfig)
+    pipeline: PipelineConfig = dataclasses.field(default_factory=PipelineConfig)
     aggregators: tuple[AggregatorConfig, ...] = ()
     organization_accounts: OrganizationAccountsConfig | None = None
 

@@ -97,6 +97,59 @@ COMPLIANCE_HELP = {
 }
 RESOURCE_FAMILIES = (NONCOMPLIANT_RESOURCES, CAP_EXCEEDED)
 
+# The Config pipeline under the packs (collector "pipeline").
+RECORDER_RECORDING = "aws_config_recorder_recording"
+RECORDER_STATUS = "aws_config_recorder_last_status"
+RECORDER_STATUS_CHANGE = "aws_config_recorder_last_status_change_timestamp_seconds"
+RECORDER_INFO = "aws_config_recorder_info"
+DELIVERY_STATUS = "aws_config_delivery_channel_last_status"
+DELIVERY_SUCCESS = "aws_config_delivery_channel_last_success_timestamp_seconds"
+RULES_EVALUATION = "aws_config_conformance_pack_rules_evaluation"
+RULE_EVALUATION_FAILING = "aws_config_conformance_pack_rule_evaluation_failing"
+RULE_EVALUATION_SUCCESS = (
+    "aws_config_conformance_pack_rule_last_successful_evaluation_timestamp_seconds"
+)
+# A rule's evaluation, as the rules-evaluation family counts it.
+EVALUATIONS = ("ok", "failing", "not_started")
+PIPELINE_HELP = {
+    RECORDER_RECORDING: "1 if the configuration recorder is recording, else 0.",
+    RECORDER_STATUS: (
+        "Status of the configuration recorder's last recording attempt: 1 for the current "
+        "value, 0 for the others."
+    ),
+    RECORDER_STATUS_CHANGE: "Unix time the configuration recorder's last status changed.",
+    RECORDER_INFO: (
+        "Configuration recorder metadata; always 1. Empty service_principal: customer managed."
+    ),
+    DELIVERY_STATUS: (
+        "Status of the delivery channel's last delivery of each kind: 1 for the current value, "
+        "0 for the others."
+    ),
+    DELIVERY_SUCCESS: "Unix time of the delivery channel's last successful delivery of the kind.",
+    RULES_EVALUATION: (
+        "Number of the conformance pack's rules whose evaluation is ok, failing (the last "
+        "failure is newer than the last success) or not_started."
+    ),
+    RULE_EVALUATION_FAILING: (
+        "1 if the rule's last failed invocation or evaluation is newer than its last success."
+    ),
+    RULE_EVALUATION_SUCCESS: (
+        "Unix time of the rule's last successful evaluation; absent until a first one."
+    ),
+}
+RULE_EVALUATION_FAMILIES = (RULE_EVALUATION_FAILING, RULE_EVALUATION_SUCCESS)
+
+# Aggregator sources (collector "aggregator"): account_id and region are the source's.
+SOURCE_STATUS = "aws_config_aggregator_source_status"
+SOURCE_UPDATE = "aws_config_aggregator_source_last_update_timestamp_seconds"
+SOURCE_HELP = {
+    SOURCE_STATUS: (
+        "Status of the aggregator's last update from the source account and region: 1 for the "
+        "current value, 0 for the others."
+    ),
+    SOURCE_UPDATE: "Unix time of the aggregator's last update from the source account and region.",
+}
+
 # The exporter itself.
 SCRAPE_SUCCESS = "aws_config_exporter_scrape_success"
 SCRAPE_DURATION = "aws_config_exporter_scrape_duration_seconds"

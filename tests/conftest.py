@@ -33,7 +33,7 @@ from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target
 from exporter.collectors import IAM_ACTIONS, build_collectors
 from exporter.collectors.status import pack_samples
-from exporter.config import AccountConfig, ComplianceConfig, Config
+from exporter.config import AccountConfig, ComplianceConfig, Config, PipelineConfig
 from exporter.deadline import Deadline
 from exporter.metrics import STATUS_HELP, STATUS_REASON, gauge_families
 from exporter.scrape import Scraper
@@ -239,8 +239,15 @@ def make_scraper(
     targets: Sequence[Target], counter: ApiCallCounter | None = None, **config: Any
 ) -> Scraper:
     """A Scraper with the collectors `config` switches on, as the CLI builds it; compliance
-    only when asked for, so each test sees the calls of the collector it tests."""
-    settings = Config(**{"compliance": ComplianceConfig(enabled=False), **config})
+    and the pipeline only when asked for, so each test sees the calls of the collector it
+    tests."""
+    settings = Config(
+        **{
+            "compliance": ComplianceConfig(enabled=False),
+            "pipeline": PipelineConfig(enabled=False),
+            **config,
+        }
+    )
     collectors = build_collectors(settings, targets[0].client.meta.service_model)
     return Scraper(
         collectors, targets, counter or ApiCallCounter(), concurrency=settings.concurrency

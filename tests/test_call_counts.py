@@ -9,7 +9,10 @@ costs ceil(packs/20) calls per account and region per scrape, ceil(names/20) wit
 `conformance_packs`; a compliance refresh costs ceil(N/20) status calls, ceil(S/20) score
 calls for the S scored packs, ceil(N/5) summary calls, one rule call per pack (one more per
 1,000 rules past the first 1,000) and ceil(R/25) resource-count calls for R non-compliant
-rules; an aggregator costs ceil(packs/100) calls.
+rules; an aggregator costs ceil(packs/100) calls and ceil(sources/100) source-status calls; a
+pipeline refresh costs one recorder listing per 20 recorders, one status call per recorder, one
+delivery call and ceil(rules/25) rule-evaluation calls (with compliance off, also the pack
+listing and one rule call per pack to learn the rule names).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from exporter.simulator import (
     ConfigSimulator,
     Scenario,
     SimulatedAggregator,
+    SimulatedDeliveryChannel,
     SimulatedPack,
+    SimulatedRecorder,
     SimulatedRule,
 )
 from tests.conftest import ACCOUNT, ExporterProcess, aws_env, parse_exposition, wait_for
@@ -41,7 +46,24 @@ SUMMARY = "GetConformancePackComplianceSummary"
 PACK_RULES = "DescribeConformancePackCompliance"
 COUNTS = "DescribeComplianceByConfigRule"
 AGGREGATE = "DescribeAggregateComplianceByConformancePacks"
-CONFIG_OPERATIONS = (STATUS, SCORES, SUMMARY, PACK_RULES, COUNTS, AGGREGATE)
+SOURCES = "DescribeConfigurationAggregatorSourcesStatus"
+RECORDERS = "ListConfigurationRecorders"
+RECORDER_STATUS = "DescribeConfigurationRecorderStatus"
+DELIVERY = "DescribeDeliveryChannelStatus"
+EVALUATION = "DescribeConfigRuleEvaluationStatus"
+CONFIG_OPERATIONS = (
+    STATUS,
+    SCORES,
+    SUMMARY,
+    PACK_RULES,
+    COUNTS,
+    AGGREGATE,
+    SOURCES,
+    RECORDERS,
+    RECORDER_STATUS,
+    DELIVERY,
+    EVALUATION,
+)
 # The page sizes and chunks the documentation states.
 STATUS_PAGE, SCORE_PAGE, SUMMARY_NAMES, RULE_PAGE, COUNT_NAMES, AGGREGATE_PAGE = (
     20,
@@ -51,6 +73,7 @@ STATUS_PAGE, SCORE_PAGE, SUMMARY_NAMES, RULE_PAGE, COUNT_NAMES, AGGREGATE_PAGE =
     25,
     100,
 )
+RECORDER_PAGE, EVALUATION_NAMES, SOURCE_PAGE = 20, 25, 100
 
 Start = Callable[..., ExporterProcess]
 
@@ -113,7 +136,9 @@ def test_pack_status_costs_ceil_packs_over_20_per_target_and_scrape(start) -> No
     scenario = Scenario({(ACCOUNT, region): packs(n) for region, n in sizes.items()})
     with ConfigSimulator(scenario) as simulator:
         process = start(
-            simulator, "regions: [us-east-1, eu-west-1]\ncompliance: {enabled: false}\n"
+            simulator,
+            "regions: [us-east-1, eu-west-1]\ncompliance: {enabled: false}\n"
+            "pipeline: {enabled: false}\n",
         )
         bodies = [process.scrape() for _ in range(scrapes)]
 
@@ -131,7 +156,7 @@ def test_named_packs_cost_ceil_names_over_20_per_scrape(start) -> None:
     with ConfigSimulator(Scenario({(ACCOUNT, "us-east-1"): served})) as simulator:
         process = start(
             simulator,
-            "regions: [us-east-1]\ncompliance: {enabled: false}\n"
+            "regions: [us-east-1]\ncompliance: {enabled: false}\npipeline: {enabled: false}\n"
             f"conformance_packs: [{', '.join(names)}]\n",
         )
         first, second = process.scrape(), process.scrape()
@@ -221,9 +246,72 @@ def test_an_aggregator_costs_ceil_packs_over_100(start) -> None:
             process, "/metrics?collect[]=aggregator", "aws_config_conformance_pack_compliance"
         )
 
-        expected = {AGGREGATE: math.ceil(sum(sizes.values()) / AGGREGATE_PAGE)}
+        expected = {
+            AGGREGATE: math.ceil(sum(sizes.values()) / AGGREGATE_PAGE),
+            SOURCES: math.ceil(len(sources) / SOURCE_PAGE),
+        }
         assert simulator_calls(simulator, "us-east-1") == expected
         assert exporter_calls(body, "us-east-1") == expected
-    assert expected == {AGGREGATE: 2}  # 101 packs
+    assert expected == {AGGREGATE: 2, SOURCES: 1}  # 101 packs, 2 sources
     rows = parse_exposition(body)["aws_config_conformance_pack_compliance"]
     assert len({(labels["region"], labels["conformance_pack"]) for labels, _ in rows}) == 101
+
+
+def test_a_pipeline_refresh_costs_the_documented_calls(start) -> None:
+    """21 recorders (two listing pages), 26 rules (two evaluation calls) in 3 packs."""
+    recorders = [
+        SimulatedRecorder("default"),
+        *(
+            SimulatedRecorder(
+                f"AWSConfigurationRecorderFor{index:02d}",
+                service_principal=f"service{index:02d}.amazonaws.com",
+            )
+            for index in range(20)
+        ),
+    ]
+    served = [
+        SimulatedPack(
+            f"pack-{index}",
+            "CREATE_COMPLETE",
+            requested_at=NOW - 600,
+            rules=tuple(SimulatedRule(f"rule-{index}-{n:02d}") for n in range(count)),
+        )
+        for index, count in enumerate((1, 12, 13))
+    ]
+    scenario = Scenario(
+        {(ACCOUNT, "us-east-1"): served},
+        recorders={(ACCOUNT, "us-east-1"): recorders},
+        delivery_channels={(ACCOUNT, "us-east-1"): [SimulatedDeliveryChannel()]},
+    )
+    with ConfigSimulator(scenario) as simulator:
+        process = start(
+            simulator,
+            "regions: [us-east-1]\ncompliance: {enabled: false}\n"
+            "pipeline: {interval_seconds: 3600}\n",
+        )
+        # Only the pipeline collector reads: its refresh's calls are all the calls.
+        body = scrape_until(
+            process, "/metrics?collect[]=pipeline", "aws_config_conformance_pack_rules_evaluation"
+        )
+
+        rules = sum(len(pack.rules) for pack in served)
+        expected = {
+            RECORDERS: math.ceil(len(recorders) / RECORDER_PAGE),
+            RECORDER_STATUS: len(recorders),
+            DELIVERY: 1,
+            EVALUATION: math.ceil(rules / EVALUATION_NAMES),
+            # Compliance is off: the pipeline learns the packs' rule names itself.
+            STATUS: math.ceil(len(served) / STATUS_PAGE),
+            PACK_RULES: len(served),
+        }
+        assert simulator_calls(simulator, "us-east-1") == expected
+        assert exporter_calls(body, "us-east-1") == expected
+    assert (len(recorders), rules) == (21, 26)
+    assert expected == {
+        RECORDERS: 2,
+        RECORDER_STATUS: 21,
+        DELIVERY: 1,
+        EVALUATION: 2,
+        STATUS: 1,
+        PACK_RULES: 3,
+    }

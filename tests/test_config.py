@@ -17,6 +17,7 @@ from exporter.config import (
     Config,
     ConfigError,
     OrganizationAccountsConfig,
+    PipelineConfig,
     load_config,
     parse_config,
 )
@@ -94,13 +95,14 @@ def test_too_many_pack_names_are_rejected() -> None:
         ("accounts:\n  - region: us-east-1\n", "accounts[1].region", AccountConfig),
         ("compliance:\n  region: us-east-1\n", "compliance.region", ComplianceConfig),
         ("aggregators:\n  - regions: []\n", "aggregators[1].regions", AggregatorConfig),
+        ("pipeline:\n  region: us-east-1\n", "pipeline.region", PipelineConfig),
         (
             "organization_accounts:\n  role: r\n",
             "organization_accounts.role",
             OrganizationAccountsConfig,
         ),
     ],
-    ids=["top", "account", "compliance", "aggregator", "discovery"],
+    ids=["top", "account", "compliance", "aggregator", "pipeline", "discovery"],
 )
 def test_the_known_keys_are_the_dataclass_fields(text: str, key: str, dataclass: type) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -124,6 +126,24 @@ def test_compliance_every_scrape_with_resources() -> None:
 
     assert config.compliance == ComplianceConfig(
         enabled=True, interval_seconds=0.0, noncompliant_resources=True
+    )
+
+
+def test_the_pipeline_is_on_by_default_every_five_minutes_with_rule_series() -> None:
+    pipeline = parse_config("regions: [us-east-1]\n", "c.yml").pipeline
+
+    assert (pipeline.enabled, pipeline.interval_seconds, pipeline.rule_series) == (
+        True,
+        300.0,
+        True,
+    )
+
+
+def test_pipeline_interval_and_rule_series_are_read() -> None:
+    config = load_config(str(FIXTURES / "pipeline-rules-off.ok.yml"))
+
+    assert config.pipeline == PipelineConfig(
+        enabled=True, interval_seconds=600.0, rule_series=False
     )
 
 

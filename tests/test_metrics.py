@@ -7,6 +7,7 @@ and review the diff: any change there is a change to the contract.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -25,7 +26,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from exporter import __version__
 from exporter.aws.targets import Target
 from exporter.collectors.status import StatusCollector
-from exporter.config import ComplianceConfig, Config
+from exporter.config import AggregatorConfig, ComplianceConfig, Config, PipelineConfig
 from exporter.deadline import Deadline
 from exporter.exposition import encode_openmetrics, encode_text
 from exporter.metrics import (
@@ -180,6 +181,118 @@ def stub_compliance(stub: Stubber, pages: list[dict[str, Any]]) -> None:
     )
 
 
+def stub_pipeline(stub: Stubber) -> None:
+    """Recorded pipeline answers for us-east-1: a customer managed recorder and a stopped
+    service-linked one, a channel whose history delivery fails, and how the rules the
+    compliance read listed evaluate (one fails, one has not started)."""
+
+    def at(seconds: int) -> datetime:
+        return datetime.fromtimestamp(1_700_004_000 + seconds, timezone.utc)
+
+    recorders = (
+        ("default", None, True, "Success"),
+        ("AWSConfigurationRecorderForSecurityHub", "securityhub.amazonaws.com", False, "Failure"),
+    )
+    summaries = []
+    for name, principal, _, _ in recorders:
+        arn = f"arn:aws:config:us-east-1:{ACCOUNT}:configuration-recorder/{name}/abcdef"
+        summary = {"arn": arn, "name": name, "recordingScope": "INTERNAL" if principal else "PAID"}
+        summaries.append(summary | ({"servicePrincipal": principal} if principal else {}))
+    stub.add_response(
+        "list_configuration_recorders",
+        {"ConfigurationRecorderSummaries": summaries},
+        {"MaxResults": 20},
+    )
+    for summary, (name, _, recording, last) in zip(summaries, recorders, strict=True):
+        status = {
+            "arn": summary["arn"],
+            "name": name,
+            "recording": recording,
+            "lastStatus": last,
+            "lastStatusChangeTime": at(0),
+        }
+        stub.add_response(
+            "describe_configuration_recorder_status",
+            {"ConfigurationRecordersStatus": [status]},
+            {"Arn": summary["arn"]},
+        )
+    stub.add_response(
+        "describe_delivery_channel_status",
+        {
+            "DeliveryChannelsStatus": [
+                {
+                    "name": "default",
+                    "configHistoryDeliveryInfo": {
+                        "lastStatus": "Failure",
+                        "lastErrorCode": "AccessDenied",
+                        "lastSuccessfulTime": at(-7200),
+                    },
+                    "configSnapshotDeliveryInfo": {
+                        "lastStatus": "Success",
+                        "lastSuccessfulTime": at(-600),
+                    },
+                    "configStreamDeliveryInfo": {"lastStatus": "Not_Applicable"},
+                }
+            ]
+        },
+        {},
+    )
+    ok = {"FirstEvaluationStarted": True, "LastSuccessfulEvaluationTime": at(-60)}
+    evaluations = [
+        {"ConfigRuleName": "iam-root-access-key-check", **ok},
+        {"ConfigRuleName": "restricted-ssh", "FirstEvaluationStarted": False},
+        {
+            "ConfigRuleName": "s3-bucket-public-read-prohibited",
+            **ok,
+            "LastFailedEvaluationTime": at(-30),
+            "LastErrorMessage": "not a label",
+        },
+        {"ConfigRuleName": "securityhub-enabled", **ok},
+    ]
+    stub.add_response(
+        "describe_config_rule_evaluation_status",
+        {"ConfigRulesEvaluationStatus": evaluations},
+        {"ConfigRuleNames": [e["ConfigRuleName"] for e in evaluations], "Limit": 50},
+    )
+
+
+def stub_aggregator(stub: Stubber) -> None:
+    """A recorded aggregator read through us-east-1: no rows beyond the direct reads' (those
+    families are pinned above), and two sources of an organisation, one outdated."""
+    stub.add_response(
+        "describe_aggregate_compliance_by_conformance_packs",
+        {"AggregateComplianceByConformancePacks": []},
+        {"ConfigurationAggregatorName": "org", "Limit": 100},
+    )
+    stub.add_response(
+        "describe_configuration_aggregator_sources_status",
+        {
+            "AggregatedSourceStatusList": [
+                {
+                    "SourceId": "o-a1b2c3d4e5",
+                    "SourceType": "ORGANIZATION",
+                    "AwsRegion": region,
+                    "LastUpdateStatus": status,
+                    "LastUpdateTime": datetime.fromtimestamp(updated, timezone.utc),
+                    "LastErrorMessage": "not a label",
+                }
+                for region, status, updated in (
+                    ("eu-west-1", "OUTDATED", 1_700_000_000),
+                    ("us-east-1", "SUCCEEDED", 1_700_004_000),
+                )
+            ]
+        },
+        {"ConfigurationAggregatorName": "org", "Limit": 100},
+    )
+
+
+def served(scraper: Any, collector: str, targets: int = 2) -> bool:
+    """Whether `collector`'s background reads of its targets are served."""
+    families = scraper.collect(Deadline.after(10), only={collector})
+    success = next(family for family in families if family.name == SCRAPE_SUCCESS)
+    return len(success.samples) == targets
+
+
 def recorded_scrape() -> list[Any]:
     """One scrape of every collector over recorded answers: us-east-1 reads, eu-west-1 fails."""
     account = make_account(("us-east-1", "eu-west-1"))
@@ -192,6 +305,8 @@ def recorded_scrape() -> list[Any]:
         min_interval_seconds=3600,  # later scrapes serve the first reads, reading nothing
         organization_conformance_packs=True,
         compliance=ComplianceConfig(noncompliant_resources=True),
+        pipeline=PipelineConfig(),
+        aggregators=(AggregatorConfig("org", "us-east-1"),),
     )
     with Stubber(east) as east_stub, Stubber(west) as west_stub:
         stub_status(east_stub, pages)
@@ -212,25 +327,23 @@ def recorded_scrape() -> list[Any]:
         west_stub.add_client_error(
             "describe_conformance_pack_status", "AccessDeniedException", http_status_code=400
         )
+        stub_pipeline(east_stub)
+        stub_aggregator(east_stub)
+        west_stub.add_client_error(
+            "list_configuration_recorders", "AccessDeniedException", http_status_code=400
+        )
         # The collectors share each region's client, and Stubber answers in the order it was
         # given: each collector reads alone first, then one scrape serves what they read.
         scraper.collect(Deadline.after(10), only={"status"})
         scraper.collect(Deadline.after(10), only={"organization"})
-        wait_for(
-            lambda: (
-                len(
-                    next(
-                        f
-                        for f in scraper.collect(Deadline.after(10), only={"compliance"})
-                        if f.name == SCRAPE_SUCCESS
-                    ).samples
-                )
-                == 2
-            ),
-            10,
-            "the compliance reads",
-            interval=0.01,
-        )
+        # The pipeline reads after compliance, taking the rule names it recorded.
+        for collector, targets in (("compliance", 2), ("pipeline", 2), ("aggregator", 1)):
+            wait_for(
+                functools.partial(served, scraper, collector, targets),
+                10,
+                f"the {collector} reads",
+                interval=0.01,
+            )
         families = scraper.collect(Deadline.after(10))
         east_stub.assert_no_pending_responses()
         west_stub.assert_no_pending_responses()

@@ -8,7 +8,13 @@ import shlex
 from dataclasses import fields
 
 from exporter import metrics
-from exporter.config import AccountConfig, ComplianceConfig, Config, OrganizationAccountsConfig
+from exporter.config import (
+    AccountConfig,
+    ComplianceConfig,
+    Config,
+    OrganizationAccountsConfig,
+    PipelineConfig,
+)
 from tests.conftest import REPO
 
 DOCS = REPO / "docs"
@@ -24,6 +30,8 @@ METRIC_NAMES = sorted(
         *metrics.STATUS_HELP,
         *metrics.ORGANIZATION_HELP,
         *metrics.COMPLIANCE_HELP,
+        *metrics.PIPELINE_HELP,
+        *metrics.SOURCE_HELP,
         *metrics.SELF_HELP,
         f"{metrics.API_REQUESTS}_total",
         metrics.ACCOUNTS,
@@ -79,6 +87,7 @@ def test_every_config_key_is_documented() -> None:
         *fields(Config),
         *fields(AccountConfig),
         *fields(ComplianceConfig),
+        *fields(PipelineConfig),
         *fields(OrganizationAccountsConfig),
     ):
         assert f"| `{field.name}` |" in CONFIGURATION, f"docs/configuration.md: {field.name}"

@@ -17,23 +17,30 @@ Example exposition::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
+import botocore.exceptions
 from prometheus_client.samples import Sample
 
-from exporter.aws.errors import UnknownAccountIdError
+from exporter.aws.errors import UnknownAccountIdError, error_code
 from exporter.aws.pages import read_all_pages
 from exporter.aws.targets import Target
+from exporter.collectors import aggregator_sources
 from exporter.config import AggregatorConfig, Config
 from exporter.deadline import Deadline
-from exporter.metrics import COMPLIANCE, COMPLIANCE_HELP, RULES, one_hot
+from exporter.metrics import COMPLIANCE, COMPLIANCE_HELP, RULES, SOURCE_HELP, one_hot
+from exporter.pack_rules import PackRules
 from exporter.scrape import ReadPolicy
 
 OPERATION = "describe_aggregate_compliance_by_conformance_packs"
 RESULT_KEY = "AggregateComplianceByConformancePacks"
 PAGE_SIZE = 100  # the operation's maximum
 FAMILIES = (COMPLIANCE, RULES)
+DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
+
+log = logging.getLogger(__name__)
 
 
 def fetch_aggregate_compliance(
@@ -111,14 +118,20 @@ class AggregatorCollector:
     background on the compliance interval."""
 
     name = "aggregator"
-    IAM_ACTIONS = frozenset({"config:DescribeAggregateComplianceByConformancePacks"})
+    IAM_ACTIONS = frozenset(
+        {"config:DescribeAggregateComplianceByConformancePacks", aggregator_sources.IAM_ACTION}
+    )
 
     def __init__(self, config: Config, service_model: Any) -> None:
         self.values = tuple(service_model.shape_for("ConformancePackComplianceType").enum)
+        self.source_statuses = tuple(service_model.shape_for("AggregatedSourceStatusType").enum)
         self._aggregators = config.aggregators
         self._pack_names = frozenset(config.conformance_packs)
         self._read_directly = config.compliance.enabled
-        self.help_texts: Mapping[str, str] = {name: COMPLIANCE_HELP[name] for name in FAMILIES}
+        self.help_texts: Mapping[str, str] = {
+            **{name: COMPLIANCE_HELP[name] for name in FAMILIES},
+            **SOURCE_HELP,
+        }
         # Two aggregators of one organisation hold the same rows: the scrape serves each once.
         self.policy = ReadPolicy(
             config.compliance.interval_seconds, background=True, overlapping=True
@@ -127,7 +140,9 @@ class AggregatorCollector:
         self._direct: tuple[Target, ...] = ()
 
     @classmethod
-    def from_config(cls, config: Config, service_model: Any) -> AggregatorCollector | None:
+    def from_config(
+        cls, config: Config, service_model: Any, pack_rules: PackRules
+    ) -> AggregatorCollector | None:
         """On when `aggregators` lists any."""
         return cls(config, service_model) if config.aggregators else None
 
@@ -143,14 +158,42 @@ class AggregatorCollector:
         return list(self._routes)
 
     def read(self, target: Target, deadline: Deadline) -> dict[str, list[Sample]]:
-        """The target's aggregators' rows as samples, less those of directly read targets."""
+        """The target's aggregators' rows as samples, less those of directly read targets,
+        and their sources' last updates."""
         skipped = self._directly_read()
         rows = [
             row
             for aggregator in self._routes[target]
             for row in fetch_aggregate_compliance(target.client, aggregator, deadline)
         ]
-        return aggregate_samples(rows, self.values, skipped, self._pack_names)
+        sources = [
+            (aggregator, source)
+            for aggregator in self._routes[target]
+            for source in self._sources(target, aggregator, deadline)
+        ]
+        return {
+            **aggregate_samples(rows, self.values, skipped, self._pack_names),
+            **aggregator_sources.source_samples(sources, self.source_statuses),
+        }
+
+    @staticmethod
+    def _sources(target: Target, aggregator: str, deadline: Deadline) -> list[dict[str, Any]]:
+        """The aggregator's sources; none when the policy predates that read (access denied),
+        so an old policy keeps the aggregated compliance: the denial is logged and counted."""
+        try:
+            return aggregator_sources.fetch_sources(target.client, aggregator, deadline)
+        except botocore.exceptions.ClientError as error:
+            if error_code(error) not in DENIED:
+                raise
+            log.warning(
+                "aggregator sources not readable",
+                extra={
+                    "aggregator": aggregator,
+                    "region": target.region,
+                    "error_code": error_code(error),
+                },
+            )
+            return []
 
     def _directly_read(self) -> set[tuple[str, str]]:
         """(account id, region) of every directly read target; learning an id asks STS once

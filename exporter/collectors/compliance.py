@@ -43,6 +43,7 @@ from exporter.metrics import (
     one_hot,
     timestamp,
 )
+from exporter.pack_rules import PackRules
 from exporter.scrape import ReadPolicy
 
 NO_SUCH_PACK = "NoSuchConformancePackException"
@@ -260,9 +261,13 @@ class ComplianceCollector:
         }
     )
 
-    def __init__(self, config: Config, service_model: Any) -> None:
+    def __init__(
+        self, config: Config, service_model: Any, pack_rules: PackRules | None = None
+    ) -> None:
+        """`pack_rules`, when given, gets each target's rule names after every good read."""
         self.values = tuple(service_model.shape_for("ConformancePackComplianceType").enum)
         self._pack_names = config.conformance_packs
+        self._pack_rules = pack_rules
         self._count_resources = config.compliance.noncompliant_resources
         self.help_texts: Mapping[str, str] = {
             name: text
@@ -272,9 +277,11 @@ class ComplianceCollector:
         self.policy = ReadPolicy(config.compliance.interval_seconds, background=True)
 
     @classmethod
-    def from_config(cls, config: Config, service_model: Any) -> ComplianceCollector | None:
-        """On unless `compliance.enabled` is false."""
-        return cls(config, service_model) if config.compliance.enabled else None
+    def from_config(
+        cls, config: Config, service_model: Any, pack_rules: PackRules
+    ) -> ComplianceCollector | None:
+        """On unless `compliance.enabled` is false; it fills `pack_rules`."""
+        return cls(config, service_model, pack_rules) if config.compliance.enabled else None
 
     def targets(self, targets: Sequence[Target]) -> Sequence[Target]:
         """Every target."""
@@ -283,5 +290,13 @@ class ComplianceCollector:
     def read(self, target: Target, deadline: Deadline) -> dict[str, list[Sample]]:
         """One target's pack compliance as samples."""
         found = fetch_compliance(target.client, self._pack_names, deadline, self._count_resources)
+        if self._pack_rules is not None:
+            self._pack_rules.record(
+                target,
+                {
+                    pack: [str(rule["ConfigRuleName"]) for rule in rules]
+                    for pack, rules in found.rules.items()
+                },
+            )
         account_id = target.account.resolve_account_id()
         return compliance_samples(account_id, target.region, found, self.values)

@@ -24,6 +24,7 @@ from exporter.metrics import (
     one_hot,
     timestamp,
 )
+from exporter.pack_rules import PackRules
 from exporter.scrape import ReadPolicy
 
 STATUS_OPERATION = "describe_organization_conformance_pack_statuses"
@@ -132,7 +133,9 @@ class OrganizationCollector:
         self.policy = ReadPolicy(config.min_interval_seconds)
 
     @classmethod
-    def from_config(cls, config: Config, service_model: Any) -> OrganizationCollector | None:
+    def from_config(
+        cls, config: Config, service_model: Any, pack_rules: PackRules
+    ) -> OrganizationCollector | None:
         """Opt-in: only management and delegated-admin accounts may read organization packs."""
         return cls(config, service_model) if config.organization_conformance_packs else None
 

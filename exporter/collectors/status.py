@@ -26,6 +26,7 @@ from exporter.metrics import (
     one_hot,
     timestamp,
 )
+from exporter.pack_rules import PackRules
 from exporter.scrape import ReadPolicy
 
 
@@ -79,7 +80,9 @@ class StatusCollector:
         self.policy = ReadPolicy(config.min_interval_seconds)
 
     @classmethod
-    def from_config(cls, config: Config, service_model: Any) -> StatusCollector:
+    def from_config(
+        cls, config: Config, service_model: Any, pack_rules: PackRules
+    ) -> StatusCollector:
         """Always on: pack status is what the exporter is for."""
         return cls(config, service_model)
 

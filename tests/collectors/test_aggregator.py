@@ -5,10 +5,13 @@ HTTP: organisation-wide series beside direct ones, never twice, and a missing ag
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
+import botocore.exceptions
 import pytest
 from botocore.stub import Stubber
 
@@ -16,7 +19,7 @@ from exporter.aws.accounts import Account
 from exporter.aws.errors import UnknownAccountIdError
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, build_targets
-from exporter.collectors import IAM_ACTIONS, build_collectors
+from exporter.collectors import IAM_ACTIONS, aggregator_sources, build_collectors
 from exporter.collectors.aggregator import (
     OPERATION,
     AggregatorCollector,
@@ -24,7 +27,7 @@ from exporter.collectors.aggregator import (
 )
 from exporter.config import AccountConfig, AggregatorConfig, ComplianceConfig, Config
 from exporter.deadline import Deadline
-from exporter.metrics import COMPLIANCE, RULES, SCRAPE_SUCCESS
+from exporter.metrics import COMPLIANCE, RULES, SCRAPE_SUCCESS, SOURCE_STATUS, SOURCE_UPDATE
 from exporter.scrape import Scraper
 from exporter.simulator import ConfigSimulator, Scenario, SimulatedAggregator, SimulatedPack
 from exporter.simulator import SimulatedRule as Rule
@@ -94,6 +97,38 @@ def stub_rows(stub: Stubber, rows: list[dict[str, Any]], aggregator: str = "org"
         stub.add_response(OPERATION, response, expected)
 
 
+SOURCES_CALL = "describe_configuration_aggregator_sources_status"
+SOURCE_STATUSES = ("FAILED", "SUCCEEDED", "OUTDATED")
+UPDATED = 1_700_000_000.5
+
+
+def source(
+    account: str = MEMBER, region: str = "eu-west-1", status: str = "SUCCEEDED", **extra: Any
+) -> dict[str, Any]:
+    """An AggregatedSourceStatus as botocore parses it."""
+    return {
+        "SourceId": account,
+        "SourceType": "ACCOUNT",
+        "AwsRegion": region,
+        "LastUpdateStatus": status,
+        "LastUpdateTime": datetime.fromtimestamp(UPDATED, timezone.utc),
+        **extra,
+    }
+
+
+def stub_sources(stub: Stubber, sources: list[dict[str, Any]], aggregator: str = "org") -> None:
+    """The source pages AWS sends: 100 sources each."""
+    pages = [sources[i : i + 100] for i in range(0, len(sources), 100)] or [[]]
+    for index, page in enumerate(pages):
+        expected: dict[str, Any] = {"ConfigurationAggregatorName": aggregator, "Limit": 100}
+        response: dict[str, Any] = {"AggregatedSourceStatusList": page}
+        if index:
+            expected["NextToken"] = f"sources-{index}"
+        if index + 1 < len(pages):
+            response["NextToken"] = f"sources-{index + 1}"
+        stub.add_response(SOURCES_CALL, response, expected)
+
+
 def test_rule_counts_insufficient_data_is_the_rest_of_the_total() -> None:
     rows = [
         row("a", CompliantRuleCount=4, NonCompliantRuleCount=3, TotalRuleCount=10),
@@ -143,6 +178,7 @@ def test_rows_without_counts_ids_or_wanted_names_give_no_series() -> None:
 def test_pages_past_one_hundred_rows(account, stub) -> None:
     rows = [row(f"pack-{index:03d}", region=REGIONS[index % 2]) for index in range(130)]
     stub_rows(stub, rows)
+    stub_sources(stub, [])
     account.account_id = ACCOUNT
     targets = [Target(account, region) for region in REGIONS]
     collector = collector_for(targets, AggregatorConfig("org", "us-east-1"))
@@ -156,6 +192,7 @@ def test_pages_past_one_hundred_rows(account, stub) -> None:
 def test_rows_of_directly_read_targets_come_from_the_direct_read(account, stub) -> None:
     rows = [row("p", ACCOUNT, region) for region in (*REGIONS, "ap-south-1")] + [row("p")]
     stub_rows(stub, rows)
+    stub_sources(stub, [])
     targets = [Target(account, region) for region in REGIONS]
     collector = collector_for(targets, AggregatorConfig("org", "us-east-1"))
 
@@ -172,6 +209,7 @@ def test_rows_of_directly_read_targets_come_from_the_direct_read(account, stub) 
 
 def test_without_direct_compliance_reads_every_row_is_served(account, stub) -> None:
     stub_rows(stub, [row("p", ACCOUNT, "us-east-1"), row("p")])
+    stub_sources(stub, [])
     targets = [Target(account, region) for region in REGIONS]
     collector = collector_for(
         targets, AggregatorConfig("org", "us-east-1"), compliance=ComplianceConfig(enabled=False)
@@ -198,6 +236,8 @@ def test_an_unknown_direct_account_id_fails_the_read(account, stub) -> None:
 def test_aggregators_of_one_target_are_read_in_order_and_the_first_row_wins(account, stub) -> None:
     stub_rows(stub, [row("p", ComplianceType="COMPLIANT")], "first")
     stub_rows(stub, [row("p"), row("q")], "second")
+    stub_sources(stub, [source()], "first")
+    stub_sources(stub, [source(status="FAILED")], "second")
     account.account_id = ACCOUNT
     targets = [Target(account, "us-east-1")]
     first, second = AggregatorConfig("first", "us-east-1"), AggregatorConfig("second", "us-east-1")
@@ -210,6 +250,88 @@ def test_aggregators_of_one_target_are_read_in_order_and_the_first_row_wins(acco
         ("p", "COMPLIANT"),
         ("q", "NON_COMPLIANT"),
     ]
+    current = [
+        (s.labels["aggregator"], s.labels["status"]) for s in samples[SOURCE_STATUS] if s.value
+    ]
+    assert current == [("first", "SUCCEEDED"), ("second", "FAILED")]
+
+
+def test_sources_past_one_hundred_take_a_second_page_and_carry_their_own_target(
+    account, stub
+) -> None:
+    sources = [source(f"{index:012d}", REGIONS[index % 2]) for index in range(130)]
+    sources[7] = source("000000000007", "eu-west-1", "OUTDATED", LastErrorMessage="secret-ish")
+    stub_rows(stub, [])
+    stub_sources(stub, sources)
+    account.account_id = ACCOUNT
+    targets = [Target(account, "us-east-1")]
+    collector = collector_for(targets, AggregatorConfig("org", "us-east-1"))
+
+    samples = collector.read(targets[0], Deadline.after(10))
+
+    stub.assert_no_pending_responses()
+    statuses = {
+        (s.labels["account_id"], s.labels["region"], s.labels["status"]): s.value
+        for s in samples[SOURCE_STATUS]
+    }
+    assert len(statuses) == 130 * len(SOURCE_STATUSES)
+    assert statuses[("000000000007", "eu-west-1", "OUTDATED")] == 1.0
+    assert statuses[("000000000007", "eu-west-1", "SUCCEEDED")] == 0.0
+    assert statuses[("000000000008", "us-east-1", "SUCCEEDED")] == 1.0
+    assert {s.labels["source_type"] for s in samples[SOURCE_STATUS]} == {"ACCOUNT"}
+    assert all("secret-ish" not in str(s.labels) for s in samples[SOURCE_STATUS])
+    assert [s.value for s in samples[SOURCE_UPDATE]] == [UPDATED] * 130
+
+
+def test_source_statuses_come_from_the_model_and_unknown_ones_pass_through(account) -> None:
+    model = account.clients["us-east-1"].meta.service_model
+    collector = AggregatorCollector(Config(), model)
+    organization = source("o-a1b2c3d4e5", "us-east-1", "PAUSED", SourceType="ORGANIZATION")
+    del organization["LastUpdateTime"]
+
+    samples = aggregator_sources.source_samples([("org", organization)], collector.source_statuses)
+
+    assert collector.source_statuses == tuple(model.shape_for("AggregatedSourceStatusType").enum)
+    assert set(collector.source_statuses) == set(SOURCE_STATUSES)
+    assert {s.labels["status"]: s.value for s in samples[SOURCE_STATUS]} == {
+        **dict.fromkeys(SOURCE_STATUSES, 0.0),
+        "PAUSED": 1.0,
+    }
+    [labels] = {frozenset(s.labels.items()) for s in samples[SOURCE_STATUS] if s.value}
+    assert dict(labels)["account_id"] == "o-a1b2c3d4e5"
+    assert dict(labels)["source_type"] == "ORGANIZATION"
+    assert samples[SOURCE_UPDATE] == []
+
+
+def test_denied_sources_keep_the_aggregated_compliance(account, stub, caplog) -> None:
+    stub_rows(stub, [row("p")])
+    stub.add_client_error(SOURCES_CALL, "AccessDeniedException", http_status_code=400)
+    account.account_id = ACCOUNT
+    targets = [Target(account, "us-east-1")]
+    collector = collector_for(
+        targets, AggregatorConfig("org", "us-east-1"), compliance=ComplianceConfig(enabled=False)
+    )
+
+    with caplog.at_level(logging.WARNING):
+        samples = collector.read(targets[0], Deadline.after(10))
+
+    stub.assert_no_pending_responses()
+    assert {key[2] for key in values_of(samples, COMPLIANCE)} == {"p"}
+    assert samples[SOURCE_STATUS] == samples[SOURCE_UPDATE] == []
+    assert any(getattr(r, "error_code", "") == "AccessDeniedException" for r in caplog.records)
+
+
+def test_other_source_errors_fail_the_read(account, stub) -> None:
+    stub_rows(stub, [row("p")])
+    stub.add_client_error(SOURCES_CALL, "ThrottlingException", http_status_code=400)
+    account.account_id = ACCOUNT
+    targets = [Target(account, "us-east-1")]
+    collector = collector_for(
+        targets, AggregatorConfig("org", "us-east-1"), compliance=ComplianceConfig(enabled=False)
+    )
+
+    with pytest.raises(botocore.exceptions.ClientError):
+        collector.read(targets[0], Deadline.after(10))
 
 
 def test_an_aggregator_is_read_through_its_accounts_client_in_its_region() -> None:
@@ -286,7 +408,7 @@ def scrape_until_read(simulator: ConfigSimulator, *aggregators: AggregatorConfig
     collectors = build_collectors(config, targets[0].client.meta.service_model)
     scraper = Scraper(collectors, targets, ApiCallCounter())
 
-    expected = 2 * len(targets) + len(aggregators)  # status, compliance, aggregators
+    expected = 3 * len(targets) + len(aggregators)  # status, compliance, pipeline, aggregators
 
     def read() -> str | None:
         text = exposition(scraper.collect(Deadline.after(10)))
@@ -323,6 +445,14 @@ def test_the_organisation_beside_the_direct_reads_and_never_twice(simulator) -> 
     assert rules == {(a, r, v): 1.0 for a, r in SOURCES for v in VALUES}
     operation = "DescribeAggregateComplianceByConformancePacks"
     assert simulator.calls(operation=operation, region="us-east-1") == 2  # 120 rows, 100 a page
+    sources = {
+        (lb["aggregator"], lb["account_id"], lb["region"])
+        for lb, v in samples[SOURCE_STATUS]
+        if lb["status"] == "SUCCEEDED" and v == 1
+    }
+    assert sources == {(name, a, r) for name in ("org", "org-copy") for a, r in SOURCES}
+    sources_operation = "DescribeConfigurationAggregatorSourcesStatus"
+    assert simulator.calls(operation=sources_operation, region="us-east-1") == 1  # 6 sources
     assert simulator.calls(operation="DescribeConformancePackCompliance", account=MEMBER) == 0
 
 
@@ -334,7 +464,11 @@ def test_a_missing_aggregator_fails_alone(simulator) -> None:
 
     samples = parse_exposition(text)
     assert success(samples) == {
-        **{(collector, r): 1.0 for collector in ("status", "compliance") for r in REGIONS},
+        **{
+            (collector, r): 1.0
+            for collector in ("status", "compliance", "pipeline")
+            for r in REGIONS
+        },
         ("aggregator", "us-east-1"): 1.0,
         ("aggregator", "eu-west-1"): 0.0,
     }

@@ -34,6 +34,7 @@ from targets import REGIONS, accounts_for
 
 from exporter.aws.credentials import Sessions
 from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.pages import input_max
 from exporter.aws.targets import Target, build_targets
 from exporter.collectors import IAM_ACTIONS
 from exporter.collectors.compliance import ComplianceCollector, ComplianceLimits
@@ -55,7 +56,9 @@ def fewest_calls(scenario: Scenario, targets: Sequence[Target], counted: bool) -
     serves rather than from what the collector does."""
     fewest = dict.fromkeys((operation for operation, _ in OPERATIONS), 0)
     for target in targets:
-        limits = ComplianceLimits.of(target.client.meta.service_model)
+        model = target.client.meta.service_model
+        limits = ComplianceLimits.of(model)
+        rules_per_page = input_max(model, "DescribeConformancePackCompliance", "Limit")
         account = target.account.account_id or ""
         listed = scenario.packs[(account, target.region)]
         scored = [pack for pack in listed if pack.score is not None]
@@ -67,7 +70,7 @@ def fewest_calls(scenario: Scenario, targets: Sequence[Target], counted: bool) -
             len(listed) / limits.names_per_summary
         )
         fewest["DescribeConformancePackCompliance"] += sum(
-            max(1, math.ceil(len(pack.rules) / limits.rules_per_page)) for pack in listed
+            max(1, math.ceil(len(pack.rules) / rules_per_page)) for pack in listed
         )
         if counted:
             failing = sum(

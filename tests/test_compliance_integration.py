@@ -63,8 +63,10 @@ def start(
     simulator: ConfigSimulator, exporter_factory, tmp_path, compliance: str
 ) -> ExporterProcess:
     config = tmp_path / "config.yml"
+    # The pipeline, which reads the same rules, is tested in test_pipeline_integration.py.
     config.write_text(
         f"regions: [{', '.join(REGIONS)}]\nmin_interval_seconds: 0\ncompliance: {compliance}\n"
+        "pipeline: {enabled: false}\n"
     )
     process: ExporterProcess = exporter_factory([f"--config.file={config}"], aws_env(simulator.url))
     return process

@@ -4,15 +4,18 @@ them from this one read."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any
 
-from exporter.aws.pages import input_max, read_all_pages
+from exporter.aws.pages import input_max, read_all_pages, unless_gone
 from exporter.deadline import Deadline
 
 IAM_ACTION = "config:DescribeConformancePackStatus"
 OPERATION = "DescribeConformancePackStatus"
 PAGINATOR = "describe_conformance_pack_status"
 RESULT_KEY = "ConformancePackStatusDetails"
+NO_SUCH_PACK = "NoSuchConformancePackException"
 
 
 def fetch_pack_statuses(
@@ -39,3 +42,27 @@ def fetch_pack_statuses(
             ConformancePackNames=list(names[start : start + chunk]),
         )
     return statuses
+
+
+def fetch_pack_rules(
+    client: Any, names: Sequence[str], deadline: Deadline
+) -> dict[str, list[dict[str, Any]]]:
+    """Each named pack's rules with their compliance (DescribeConformancePackCompliance at the
+    model's largest page); a pack deleted since it was listed has none."""
+    operation = "DescribeConformancePackCompliance"
+    page_size = input_max(client.meta.service_model, operation, "Limit")
+    return {
+        name: unless_gone(
+            NO_SUCH_PACK,
+            functools.partial(
+                read_all_pages,
+                client,
+                "describe_conformance_pack_compliance",
+                "ConformancePackRuleComplianceList",
+                page_size,
+                deadline,
+                ConformancePackName=name,
+            ),
+        )
+        for name in names
+    }

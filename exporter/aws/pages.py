@@ -1,10 +1,15 @@
-"""Reading every page of an AWS answer before a deadline, and refusing answers without data."""
+"""Reading every page of an AWS answer before a deadline, refusing answers without data, and
+skipping what was deleted between a listing and the read of it."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import botocore.exceptions
 
 from exporter.aws.errors import DeadlineExceededError, InvalidResponseError
 from exporter.aws.hooks import deadline_argument
@@ -85,3 +90,32 @@ def input_max(service_model: Any, operation: str, member: str, *, each: bool = F
     with `each`): AWS's page sizes and name limits change with the model, never with a copy."""
     shape = service_model.operation_model(operation).input_shape.members[member]
     return int((shape.member if each else shape).metadata["max"])
+
+
+def unless_gone(code: str, read: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """`read()`, or nothing when what it asks about was deleted since it was listed (AWS
+    answers with the error `code`)."""
+    try:
+        return read()
+    except botocore.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") == code:
+            return []
+        raise
+
+
+def each_or_alone(
+    code: str, names: Sequence[str], size: int, read: Callable[[list[str]], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """`read` over chunks of `size` names; a chunk that names something deleted (error `code`)
+    is asked name by name, so only the deleted name is skipped."""
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(names), size):
+        chunk = list(names[start : start + size])
+        try:
+            rows += read(chunk)
+        except botocore.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") != code:
+                raise
+            for name in chunk:
+                rows += unless_gone(code, functools.partial(read, [name]))
+    return rows

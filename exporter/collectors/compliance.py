@@ -8,25 +8,23 @@ new pack may have no score yet, and still has a verdict and rules). For N packs,
 rules are non-compliant, in a region with S scored packs: ceil(N/20) status calls, ceil(S/20)
 score calls (none without packs), ceil(N/5) summary calls, one rule call per pack (more past
 1,000 rules) and, with `noncompliant_resources`, ceil(R/25) resource-count calls; every size
-is the installed botocore model's. The calls of one target are made one after the other, so a target
-never has more than one compliance call in flight beside its status read.
+is the installed botocore model's. The calls of one target are made one after the other, so
+a target never has more than one compliance call in flight beside its status read.
 """
 
 from __future__ import annotations
 
 import decimal
-import functools
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.exceptions
 from prometheus_client.samples import Sample
 
 from exporter.aws.packs import IAM_ACTION as STATUS_IAM_ACTION
-from exporter.aws.packs import fetch_pack_statuses
-from exporter.aws.pages import input_max, read_all_pages, read_token_pages
+from exporter.aws.packs import NO_SUCH_PACK, fetch_pack_rules, fetch_pack_statuses
+from exporter.aws.pages import each_or_alone, input_max, read_all_pages, read_token_pages
 from exporter.aws.targets import Target
 from exporter.config import Config
 from exporter.deadline import Deadline
@@ -46,40 +44,6 @@ from exporter.metrics import (
 from exporter.pack_rules import PackRules
 from exporter.scrape import ReadPolicy
 
-NO_SUCH_PACK = "NoSuchConformancePackException"
-
-
-def _chunks(names: Sequence[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(names), size):
-        yield list(names[start : start + size])
-
-
-def _unless_gone(code: str, read: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """`read()`, or nothing when what it asks about was deleted since it was listed."""
-    try:
-        return read()
-    except botocore.exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") == code:
-            return []
-        raise
-
-
-def _each_or_alone(
-    code: str, names: Sequence[str], size: int, read: Callable[[list[str]], list[dict[str, Any]]]
-) -> list[dict[str, Any]]:
-    """`read` over chunks of `names`; a chunk that names something deleted is asked name by
-    name, so only the deleted name is skipped."""
-    rows: list[dict[str, Any]] = []
-    for chunk in _chunks(names, size):
-        try:
-            rows += read(chunk)
-        except botocore.exceptions.ClientError as error:
-            if error.response.get("Error", {}).get("Code") != code:
-                raise
-            for name in chunk:
-                rows += _unless_gone(code, functools.partial(read, [name]))
-    return rows
-
 
 @dataclass(frozen=True)
 class ComplianceLimits:
@@ -87,7 +51,6 @@ class ComplianceLimits:
 
     scores_per_page: int
     names_per_summary: int
-    rules_per_page: int
     rules_per_count: int
     longest_counted_rule: int
 
@@ -102,7 +65,6 @@ class ComplianceLimits:
             names_per_summary=input_max(
                 service_model, "GetConformancePackComplianceSummary", "ConformancePackNames"
             ),
-            rules_per_page=input_max(service_model, "DescribeConformancePackCompliance", "Limit"),
             rules_per_count=input_max(service_model, counts, "ConfigRuleNames"),
             longest_counted_rule=input_max(service_model, counts, "ConfigRuleNames", each=True),
         )
@@ -137,7 +99,7 @@ def fetch_compliance(
         )
     listed = set(names)
     scores = [score for score in scores if score["ConformancePackName"] in listed]
-    summaries = _each_or_alone(
+    summaries = each_or_alone(
         NO_SUCH_PACK,
         names,
         limits.names_per_summary,
@@ -153,21 +115,7 @@ def fetch_compliance(
     verdicts = {
         row["ConformancePackName"]: row["ConformancePackComplianceStatus"] for row in summaries
     }
-    rules = {
-        name: _unless_gone(
-            NO_SUCH_PACK,
-            functools.partial(
-                read_all_pages,
-                client,
-                "describe_conformance_pack_compliance",
-                "ConformancePackRuleComplianceList",
-                limits.rules_per_page,
-                deadline,
-                ConformancePackName=name,
-            ),
-        )
-        for name in names
-    }
+    rules = fetch_pack_rules(client, names, deadline)
     counts = None
     if count_resources:
         failing = sorted(
@@ -177,7 +125,7 @@ def fetch_compliance(
             if rule["ComplianceType"] == "NON_COMPLIANT"
             and len(rule["ConfigRuleName"]) <= limits.longest_counted_rule
         )
-        rows = _each_or_alone(
+        rows = each_or_alone(
             "NoSuchConfigRuleException",
             failing,
             limits.rules_per_count,

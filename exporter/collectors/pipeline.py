@@ -28,10 +28,15 @@ from typing import Any
 from prometheus_client.samples import Sample
 
 from exporter.aws.packs import IAM_ACTION as STATUS_IAM_ACTION
-from exporter.aws.packs import fetch_pack_statuses
-from exporter.aws.pages import input_max, read_all_pages, read_token_pages
+from exporter.aws.packs import fetch_pack_rules, fetch_pack_statuses
+from exporter.aws.pages import (
+    each_or_alone,
+    input_max,
+    read_all_pages,
+    read_token_pages,
+    unless_gone,
+)
 from exporter.aws.targets import Target
-from exporter.collectors.compliance import NO_SUCH_PACK, _each_or_alone, _unless_gone
 from exporter.collectors.pipeline_samples import Pipeline, PipelineValues, pipeline_samples
 from exporter.config import Config
 from exporter.deadline import Deadline
@@ -47,24 +52,9 @@ def _listed_pack_rules(
     client: Any, pack_names: tuple[str, ...], deadline: Deadline
 ) -> dict[str, list[str]]:
     """Every listed pack's rule names, read as the compliance collector reads them."""
-    page_size = input_max(client.meta.service_model, "DescribeConformancePackCompliance", "Limit")
     statuses = fetch_pack_statuses(client, pack_names, deadline)
     names = sorted({str(status["ConformancePackName"]) for status in statuses})
-    rules = {
-        name: _unless_gone(
-            NO_SUCH_PACK,
-            functools.partial(
-                read_all_pages,
-                client,
-                "describe_conformance_pack_compliance",
-                "ConformancePackRuleComplianceList",
-                page_size,
-                deadline,
-                ConformancePackName=name,
-            ),
-        )
-        for name in names
-    }
+    rules = fetch_pack_rules(client, names, deadline)
     return {name: [str(rule["ConfigRuleName"]) for rule in found] for name, found in rules.items()}
 
 
@@ -87,7 +77,7 @@ def fetch_pipeline(
     statuses: dict[str, Mapping[str, Any]] = {}
     for recorder in recorders:
         arn = str(recorder["arn"])
-        found = _unless_gone(
+        found = unless_gone(
             NO_SUCH_RECORDER,
             functools.partial(
                 read_token_pages,
@@ -108,7 +98,7 @@ def fetch_pipeline(
     )
     operation = "DescribeConfigRuleEvaluationStatus"
     page_size = input_max(model, operation, "Limit")
-    rows = _each_or_alone(
+    rows = each_or_alone(
         NO_SUCH_RULE,
         sorted({name for names in pack_rules.values() for name in names}),
         input_max(model, operation, "ConfigRuleNames"),

@@ -41,13 +41,14 @@ from simulated import Calls, Simulator, simulator_process
 from exporter.aws.credentials import Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import build_targets
+from exporter.collection import Collector
 from exporter.collectors import IAM_ACTIONS
 from exporter.collectors.aggregator import AggregatorCollector
 from exporter.collectors.compliance import ComplianceCollector
 from exporter.config import AccountConfig, AggregatorConfig, ComplianceConfig, Config
 from exporter.deadline import Deadline
 from exporter.metrics import COMPLIANCE, RULE_COMPLIANCE, RULES
-from exporter.scrape import Collector, Scraper
+from exporter.scrape import Scraper
 from exporter.simulator import (
     Scenario,
     SimulatedAggregator,

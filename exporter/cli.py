@@ -20,13 +20,14 @@ from exporter import __version__
 from exporter.aws.credentials import Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, build_targets, discovery_labels, distinct_accounts
+from exporter.collection import Collector
 from exporter.collectors import COLLECTOR_NAMES, IAM_ACTIONS, build_collectors
 from exporter.config import Config, ConfigError, load_config
 from exporter.discovery import AccountDiscovery, build_discovery
 from exporter.http import make_app, make_server, parse_listen_address
 from exporter.log import LEVELS, configure_logging
 from exporter.regions import check_environment_regions
-from exporter.scrape import Collector, Scraper
+from exporter.scrape import Scraper
 from exporter.warm_up import WarmUp
 from exporter.web import WebConfigFile
 

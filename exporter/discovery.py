@@ -20,9 +20,9 @@ from exporter.aws.errors import UnknownAccountIdError, error_code
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.organizations import list_active_accounts
 from exporter.aws.targets import NO_REGION, Target
+from exporter.collection import Reading
 from exporter.config import AccountConfig, Config, OrganizationAccountsConfig
 from exporter.deadline import Deadline
-from exporter.scrape import Reading
 from exporter.warm_up import WarmUp
 
 log = logging.getLogger(__name__)

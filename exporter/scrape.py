@@ -10,23 +10,20 @@ A collector only turns one target's AWS answers into samples (see exporter/colle
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Iterable, Sequence, Set
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
 from exporter.aws.accounts import SOURCES
-from exporter.aws.errors import error_code
 from exporter.aws.hooks import ApiCallCounter, Owner
 from exporter.aws.targets import Target, UnknownTargetError, select_targets
+from exporter.collection import Collector, Reading, Reporter, Slot
 from exporter.deadline import Deadline
 from exporter.metrics import (
     COLLECTOR_LABELS,
@@ -42,122 +39,9 @@ from exporter.metrics import (
     first_of_each_series,
     gauge_families,
 )
-from exporter.shared_call import SharedCall
 from exporter.status_page import Collection, Snapshot, UnsettledPack
 
 log = logging.getLogger(__name__)
-
-Samples = Mapping[str, Sequence[Sample]]
-
-
-@dataclass(frozen=True)
-class ReadPolicy:
-    """How often a collector reads a target, and what scrapes serve in between.
-
-    `background`: a read may outlive the scrape that started it (until `min_interval_seconds`
-    from its start, at least the scrape's deadline) and its result is served by the next
-    scrape; until a read succeeds, and after one fails, the last good samples are served.
-    `overlapping`: reads of different targets may hold the same series (two aggregators of one
-    organisation); each is served once, as the first target in (account, region) order has it.
-    """
-
-    min_interval_seconds: float = 0.0
-    background: bool = False
-    overlapping: bool = False
-
-
-class Collector(Protocol):
-    """What the scrape layer needs of a collector; each lives in exporter/collectors/."""
-
-    name: str  # the `collector` label of its self-metrics
-    help_texts: Mapping[str, str]  # its families, in exposition order, with their HELP
-    policy: ReadPolicy
-
-    def targets(self, targets: Sequence[Target]) -> Sequence[Target]:
-        """The targets this collector reads, out of every configured one."""
-        ...
-
-    def read(self, target: Target, deadline: Deadline) -> Samples:
-        """One target's samples by family name; raises when the target cannot be read."""
-        ...
-
-
-class Reporter(Owner, Protocol):
-    """Work done outside the scrapes that reports in `/metrics` as a collector does: account
-    discovery, which `/sd` and `/probe` depend on whether or not anything scrapes it."""
-
-    name: str  # the `collector` label of its self-metrics; its calls are counted under it
-
-    def last_reading(self) -> tuple[Reading, float | None] | None:
-        """The last attempt and the time of the last success; None before the first attempt."""
-        ...
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One collector's read of one target, as served."""
-
-    account_id: str
-    region: str
-    success: bool
-    duration_seconds: float
-    samples: Samples = field(default_factory=dict)
-    error_code: str = ""
-
-
-class _Slot:
-    """The reads of one (collector, target), and the last good one for background policies."""
-
-    def __init__(self, collector: Collector, target: Target, pool: ThreadPoolExecutor) -> None:
-        self.collector = collector
-        self.target = target
-        self.call: SharedCall[Reading] = SharedCall(
-            pool,
-            lambda reading: reading.success,
-            collector.policy.min_interval_seconds,
-            keep_late=collector.policy.background,
-        )
-        self.last_good: Reading | None = None
-        self.served: Reading | None = None  # what the last scrape served, for the status page
-
-    def read(self, deadline: Deadline) -> Reading:
-        """Runs in a worker, so building samples overlaps other targets' network waits."""
-        started = time.monotonic()
-        try:
-            samples = self.collector.read(self.target, deadline)
-        except Exception as error:
-            return self.failed(error_code(error), started, self.target.account.resolve_account_id())
-        reading = Reading(
-            self.target.account.resolve_account_id(),
-            self.target.region,
-            True,
-            time.monotonic() - started,
-            samples,
-        )
-        self.last_good = reading
-        return reading
-
-    def failed(self, code: str, started: float, account_id: str | None) -> Reading:
-        """Log the one line a failed read gets, and report it with `scrape_success` 0."""
-        log.warning(
-            "collection failed",
-            extra={
-                "collector": self.collector.name,
-                "account_id": account_id or "",
-                "region": self.target.region,
-                "error_code": code,
-            },
-            exc_info=log.isEnabledFor(logging.DEBUG) and sys.exc_info()[0] is not None,
-        )
-        kept = self.last_good if self.collector.policy.background else None
-        return Reading(
-            account_id or "",
-            self.target.region,
-            False,
-            time.monotonic() - started,
-            kept.samples if kept else {},
-            code,
-        )
 
 
 class UnknownCollectorError(LookupError):
@@ -197,7 +81,7 @@ class Scraper:
         self._reporters: tuple[Reporter, ...] = ()
         self._lock = threading.Lock()
         self._targets: tuple[Target, ...] = ()
-        self._slots: tuple[_Slot, ...] = ()
+        self._slots: tuple[Slot, ...] = ()
         self.set_targets(targets)
 
     @property
@@ -216,7 +100,7 @@ class Scraper:
             kept = {(slot.collector.name, slot.target): slot for slot in self._slots}
             self._slots = tuple(
                 kept.get((collector.name, target))
-                or _Slot(collector, target, self._pools[collector.name])
+                or Slot(collector, target, self._pools[collector.name])
                 for collector in self._collectors
                 for target in collector.targets(chosen)
             )
@@ -372,7 +256,7 @@ class Scraper:
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _start(self, slot: _Slot, deadline: Deadline) -> Reading | Future[Reading] | None:
+    def _start(self, slot: Slot, deadline: Deadline) -> Reading | Future[Reading] | None:
         """A fresh enough reading, the read in flight, or a new read."""
         read_deadline = deadline
         if slot.collector.policy.background:
@@ -381,7 +265,7 @@ class Scraper:
         return slot.call.result_for(lambda: slot.read(read_deadline), read_deadline.at)
 
     def _served(
-        self, slot: _Slot, result: Reading | Future[Reading] | None, started: float
+        self, slot: Slot, result: Reading | Future[Reading] | None, started: float
     ) -> Reading | None:
         """The reading a scrape serves; None when a background read has nothing to serve yet."""
         if isinstance(result, Future):

@@ -15,6 +15,7 @@ from prometheus_client.samples import Sample
 from exporter.aws.accounts import DISCOVERED, Account
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, UnknownTargetError
+from exporter.collection import Reading, ReadPolicy
 from exporter.deadline import Deadline
 from exporter.metrics import (
     ACCOUNTS,
@@ -24,7 +25,7 @@ from exporter.metrics import (
     SCRAPE_SUCCESS,
     STATE,
 )
-from exporter.scrape import Reading, ReadPolicy, Scraper, UnknownCollectorError
+from exporter.scrape import Scraper, UnknownCollectorError
 from exporter.simulator import ConfigSimulator, Scenario, SimulatedPack
 from tests.collectors.test_status import OPERATION, stub_pages
 from tests.conftest import (

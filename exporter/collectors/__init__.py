@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.aws import organizations
+from exporter.collection import Collector
 from exporter.collectors.aggregator import AggregatorCollector
 from exporter.collectors.compliance import ComplianceCollector
 from exporter.collectors.organization import OrganizationCollector
@@ -15,7 +16,6 @@ from exporter.collectors.status import StatusCollector
 from exporter.config import Config
 from exporter.discovery import AccountDiscovery
 from exporter.pack_rules import PackRules
-from exporter.scrape import Collector
 
 # The compliance collector comes before the aggregator one: the families they share keep its
 # place and HELP in the exposition.

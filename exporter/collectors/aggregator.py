@@ -27,12 +27,12 @@ from prometheus_client.samples import Sample
 from exporter.aws.errors import UnknownAccountIdError, error_code
 from exporter.aws.pages import read_all_pages
 from exporter.aws.targets import Target
+from exporter.collection import ReadPolicy
 from exporter.collectors import aggregator_sources
 from exporter.config import AggregatorConfig, Config
 from exporter.deadline import Deadline
 from exporter.metrics import COMPLIANCE, COMPLIANCE_HELP, RULES, SOURCE_HELP, one_hot
 from exporter.pack_rules import PackRules
-from exporter.scrape import ReadPolicy
 
 OPERATION = "describe_aggregate_compliance_by_conformance_packs"
 RESULT_KEY = "AggregateComplianceByConformancePacks"

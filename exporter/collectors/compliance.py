@@ -26,6 +26,7 @@ from exporter.aws.packs import IAM_ACTION as STATUS_IAM_ACTION
 from exporter.aws.packs import NO_SUCH_PACK, fetch_pack_rules, fetch_pack_statuses
 from exporter.aws.pages import each_or_alone, input_max, read_all_pages, read_token_pages
 from exporter.aws.targets import Target
+from exporter.collection import ReadPolicy
 from exporter.config import Config
 from exporter.deadline import Deadline
 from exporter.metrics import (
@@ -42,7 +43,6 @@ from exporter.metrics import (
     timestamp,
 )
 from exporter.pack_rules import PackRules
-from exporter.scrape import ReadPolicy
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from prometheus_client.samples import Sample
 
 from exporter.aws.pages import read_all_pages
 from exporter.aws.targets import Target
+from exporter.collection import ReadPolicy
 from exporter.config import Config
 from exporter.deadline import Deadline
 from exporter.metrics import (
@@ -25,7 +26,6 @@ from exporter.metrics import (
     timestamp,
 )
 from exporter.pack_rules import PackRules
-from exporter.scrape import ReadPolicy
 
 STATUS_OPERATION = "describe_organization_conformance_pack_statuses"
 STATUS_KEY = "OrganizationConformancePackStatuses"

@@ -37,12 +37,12 @@ from exporter.aws.pages import (
     unless_gone,
 )
 from exporter.aws.targets import Target
+from exporter.collection import ReadPolicy
 from exporter.collectors.pipeline_samples import Pipeline, PipelineValues, pipeline_samples
 from exporter.config import Config
 from exporter.deadline import Deadline
 from exporter.metrics import PIPELINE_HELP, RULE_EVALUATION_FAMILIES
 from exporter.pack_rules import PackRules
-from exporter.scrape import ReadPolicy
 
 NO_SUCH_RECORDER = "NoSuchConfigurationRecorderException"
 NO_SUCH_RULE = "NoSuchConfigRuleException"

@@ -14,6 +14,7 @@ from prometheus_client.samples import Sample
 
 from exporter.aws.packs import IAM_ACTION, fetch_pack_statuses
 from exporter.aws.targets import Target
+from exporter.collection import ReadPolicy
 from exporter.config import Config
 from exporter.deadline import Deadline
 from exporter.metrics import (
@@ -27,7 +28,6 @@ from exporter.metrics import (
     timestamp,
 )
 from exporter.pack_rules import PackRules
-from exporter.scrape import ReadPolicy
 
 
 def pack_samples(

@@ -1,10 +1,11 @@
 """Structural checks of the Grafana dashboard and its provisioning files, without Grafana.
 
 The dashboard is checked against its real inputs: metric names and labels come from the
-exporter's own exposition (one in-process scrape of the demo simulator with every collector
-and every optional family on), PromQL syntax from promtool, runbook anchors from
-docs/runbook.md. tests/e2e/test_dashboard_queries.py runs the same expressions against a
-real Prometheus scraping the demo.
+exporter's own exposition (one in-process scrape of the demo simulator, given an aggregator,
+with every collector and every optional family on), PromQL syntax from promtool, runbook
+anchors from docs/runbook.md, state values from the botocore model.
+tests/e2e/test_dashboard_queries.py runs the same expressions against a real Prometheus
+scraping the exporter on the same estate.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import re
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,16 @@ from exporter import metrics
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target
 from exporter.collectors.status import StatusCollector
-from exporter.config import ComplianceConfig, Config
-from exporter.simulator import DEMO_REGIONS, ConfigSimulator, demo_scenario
+from exporter.config import AggregatorConfig, ComplianceConfig, Config, PipelineConfig
+from exporter.simulator import (
+    DEFAULT_ACCOUNT,
+    DEMO_REGIONS,
+    ConfigSimulator,
+    Scenario,
+    SimulatedAggregator,
+    SourceStatus,
+    demo_scenario,
+)
 from tests.conftest import make_account, make_scraper, scrape_samples, wait_for
 from tests.conftest import run_tool as run_promtool
 from tests.test_alerts import (
@@ -99,13 +109,29 @@ PROMETHEUS_SERIES = frozenset(
     }
 )
 TARGET_LABELS = frozenset({"job", "instance"})
+# The demo has no aggregator: one is given to it, in the demo account's first region, whose
+# sources are both demo regions and an account the exporter does not read, one source in each
+# status the dashboard colours.
+DEMO_AGGREGATOR = AggregatorConfig(name="organisation", region=DEMO_REGIONS[0])
+OTHER_SOURCE_ACCOUNT = "111122223333"
+AGGREGATOR_SOURCES = {
+    (DEFAULT_ACCOUNT, DEMO_REGIONS[0]): SourceStatus("SUCCEEDED"),
+    (DEFAULT_ACCOUNT, DEMO_REGIONS[1]): SourceStatus("OUTDATED"),
+    (OTHER_SOURCE_ACCOUNT, DEMO_REGIONS[0]): SourceStatus(
+        "FAILED", error_code="AccessDeniedException", error_message="not authorized"
+    ),
+}
 # Every option that adds series, on: the dashboard must show whatever the exporter can export.
 EXPORTER_SETTINGS: dict[str, Any] = {
     "organization_conformance_packs": True,
     "export_status_reason": True,
     "compliance": ComplianceConfig(noncompliant_resources=True),
+    "pipeline": PipelineConfig(rule_series=True),
+    "aggregators": (DEMO_AGGREGATOR,),
 }
-COLLECTORS = frozenset({"status", "organization", "compliance"})
+COLLECTORS = frozenset({"status", "organization", "compliance", "pipeline", "aggregator"})
+# Collectors that read in the background: the first scrapes may not serve every region yet.
+BACKGROUND_COLLECTORS = frozenset({"compliance", "pipeline"})
 # Organization packs have no panels yet: their families are left out of the coverage check
 # (their collector's self-metrics are not: they are shown per collector).
 NOT_ON_THE_DASHBOARD = frozenset(metrics.ORGANIZATION_HELP)
@@ -273,6 +299,23 @@ def selectors(expr: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
     return found
 
 
+def demo_with_aggregator(now: float) -> Scenario:
+    """The demo estate, with DEMO_AGGREGATOR and its AGGREGATOR_SOURCES."""
+    aggregator = SimulatedAggregator(
+        DEMO_AGGREGATOR.name, tuple(AGGREGATOR_SOURCES), statuses=AGGREGATOR_SOURCES
+    )
+    return replace(
+        demo_scenario(now),
+        aggregators={(DEFAULT_ACCOUNT, DEMO_AGGREGATOR.region): [aggregator]},
+    )
+
+
+def model_enum(shape: str) -> tuple[str, ...]:
+    """The values the installed botocore model gives an enum shape of AWS Config."""
+    model = botocore.session.get_session().get_service_model("config")
+    return tuple(model.shape_for(shape).enum)  # type: ignore[attr-defined]
+
+
 def botocore_states() -> tuple[str, ...]:
     """The pack states the installed botocore model knows, as the status collector reads them."""
     model = botocore.session.get_session().get_service_model("config")
@@ -284,18 +327,20 @@ def every_collector_served(
 ) -> dict[str, list[tuple[dict[str, str], float]]] | None:
     """`samples` once every collector has served a successful read, else None.
 
-    Compliance is read in the background: the first scrapes may not serve it for every
-    region yet.
+    Compliance and the pipeline are read in the background: the first scrapes may not serve
+    them for every region yet.
     """
     outcomes = {
         (labels["collector"], labels["region"]): value
         for labels, value in samples.get(metrics.SCRAPE_SUCCESS, [])
     }
     collectors = {collector for collector, _ in outcomes}
-    compliance_regions = {region for collector, region in outcomes if collector == "compliance"}
     served = (
         collectors == COLLECTORS
-        and compliance_regions == set(DEMO_REGIONS)
+        and all(
+            {region for name, region in outcomes if name == collector} == set(DEMO_REGIONS)
+            for collector in BACKGROUND_COLLECTORS
+        )
         and all(value == 1 for value in outcomes.values())
     )
     return samples if served else None
@@ -306,10 +351,11 @@ def exporter_labels() -> dict[str, frozenset[str]]:
     """Label names of every sample name the exporter really exposes (computed once, on first use).
 
     One in-process scrape, by the exporter's own collectors, of the demo simulator (packs in
-    every state, status reasons, compliance with non-compliant rules, organization packs),
-    with EXPORTER_SETTINGS; retried until every collector has served its data.
+    every state, status reasons, compliance with non-compliant rules, organization packs,
+    recorders, a delivery channel, a rule failing to evaluate) given an aggregator, with
+    EXPORTER_SETTINGS; retried until every collector has served its data.
     """
-    with ConfigSimulator(demo_scenario(time.time())) as simulator:
+    with ConfigSimulator(demo_with_aggregator(time.time())) as simulator:
         counter = ApiCallCounter()
         account = make_account(DEMO_REGIONS, simulator.url, counter, **EXPORTER_SETTINGS)
         targets = [Target(account, region) for region in DEMO_REGIONS]
@@ -640,8 +686,7 @@ def test_self_metrics_are_shown_per_collector(panel, target):
 
 def compliance_values() -> tuple[str, ...]:
     """The compliance values the installed botocore model knows (the exporter's state set)."""
-    model = botocore.session.get_session().get_service_model("config")
-    return tuple(model.shape_for("ConformancePackComplianceType").enum)  # type: ignore[attr-defined]
+    return model_enum("ConformancePackComplianceType")
 
 
 def test_packs_by_compliance_counts_every_value_the_model_knows():
@@ -704,6 +749,106 @@ def test_compliance_age_turns_red_where_the_stale_alert_fires():
     defaults = panel_titled("Oldest compliance data")["fieldConfig"]["defaults"]
     red = [s["value"] for s in defaults["thresholds"]["steps"] if s["color"] == "red"]
     assert red == [int(threshold)]
+
+
+def fixed_matchers(expr: str) -> set[tuple[str, str, str, str]]:
+    """(metric, label, operator, value) of every matcher of `expr` that no variable sets."""
+    return {
+        (metric, label, operator, value)
+        for metric, matchers in selectors(expr)
+        for label, operator, value in matchers
+        if "$" not in value
+    }
+
+
+def runbook_links(panel: Mapping[str, Any]) -> dict[str, str]:
+    """The alert whose runbook each query of a stat panel links to, by refId (lower case)."""
+    linked: dict[str, str] = {}
+    for override in panel["fieldConfig"]["overrides"]:
+        for prop in override["properties"]:
+            if prop["id"] == "links":
+                [link] = prop["value"]
+                anchor = link["url"].removeprefix(RUNBOOK_URL_PREFIX)
+                linked[override["matcher"]["options"]] = anchor
+    return linked
+
+
+def test_pipeline_problems_count_what_their_alerts_judge():
+    """Each value selects its alert's series with the alert's own fixed matchers and links to
+    its runbook; together they cover every pipeline alert but the aggregator's (below)."""
+    alerts = {rule["alert"].lower(): rule for rule in ALERTS}
+    panel = panel_titled("Config pipeline problems")
+    linked = runbook_links(panel)
+    assert set(linked) == {target["refId"] for target in panel["targets"]}
+    for target in panel["targets"]:
+        alert = alerts[linked[target["refId"]]]
+        used = {metric for metric, _ in selectors(target["expr"])}
+        assert used == {metric for metric, _ in selectors(alert["expr"])}, alert["alert"]
+        assert fixed_matchers(target["expr"]) == fixed_matchers(alert["expr"]), alert["alert"]
+    pipeline_alerts = {name for name in alerts if name.startswith("awsconfig")}
+    aggregator_alert = "awsconfigaggregatorsourcefailing"
+    assert set(linked.values()) == pipeline_alerts - {aggregator_alert}
+
+
+def test_aggregator_sources_by_status_counts_every_value_the_model_knows():
+    """One count per status, one for any other; those the alert judges link to its runbook."""
+    panel = panel_titled("Aggregator sources by status")
+    values = model_enum("AggregatedSourceStatusType")
+    exact: dict[str, str] = {}
+    other: list[tuple[str, set[str]]] = []
+    for target in panel["targets"]:
+        [(_, matchers)] = selectors(target["expr"])
+        [(operator, value)] = [(op, v) for label, op, v in matchers if label == "status"]
+        if operator == "=":
+            exact[value] = target["refId"]
+        else:
+            other.append((operator, set(value.split("|"))))
+    assert sorted(exact) == sorted(values)
+    assert other == [("!~", set(values))]
+    [rule] = [rule for rule in ALERTS if rule["alert"] == "AWSConfigAggregatorSourceFailing"]
+    [(_, _, _, judged)] = [m for m in fixed_matchers(rule["expr"]) if m[1] == "status"]
+    linked = runbook_links(panel)
+    assert set(linked) == {exact[value] for value in judged.split("|")}
+    assert set(linked.values()) == {rule["alert"].lower()}
+
+
+@pytest.mark.parametrize(
+    ("title", "column", "shape", "failure"),
+    [
+        ("Configuration recorders", "Last status", "RecorderStatus", "Failure"),
+        ("Delivery channels", "Last status", "DeliveryStatus", "Failure"),
+        ("Aggregator sources", "Status", "AggregatedSourceStatusType", "FAILED"),
+    ],
+)
+def test_pipeline_states_are_coloured_by_value(title, column, shape, failure):
+    """Every value the model knows has a colour, only the failure is red, and a value AWS adds
+    later still shows (any other value, purple)."""
+    properties = override_properties(panel_titled(title), column)
+    assert properties["custom.cellOptions"]["type"] == "color-background"
+    [by_value] = [m for m in properties["mappings"] if m["type"] == "value"]
+    [other] = [m for m in properties["mappings"] if m["type"] == "regex"]
+    colours = {value: result["color"] for value, result in by_value["options"].items()}
+    assert set(colours) == set(model_enum(shape))
+    assert [value for value, colour in colours.items() if colour == "red"] == [failure]
+    assert (other["options"]["pattern"], other["options"]["result"]["color"]) == (".+", "purple")
+
+
+def test_rule_evaluation_by_pack_shows_every_evaluation():
+    """One column per evaluation the exporter counts; those the alert judges are coloured."""
+    panel = panel_titled("Rule evaluation by pack")
+    columns = panel["transformations"][-1]["options"]["renameByName"]
+    shown: dict[str, str] = {}
+    for target in panel["targets"]:
+        [(_, matchers)] = selectors(target["expr"])
+        [(operator, value)] = [(op, v) for label, op, v in matchers if label == "evaluation"]
+        assert operator == "=", target["refId"]
+        shown[value] = columns[f"Value #{target['refId']}"]
+    assert set(shown) == set(metrics.EVALUATIONS)
+    [rule] = [r for r in ALERTS if r["alert"] == "AWSConfigConformancePackRulesNotEvaluating"]
+    [(_, _, _, judged)] = [m for m in fixed_matchers(rule["expr"]) if m[1] == "evaluation"]
+    for evaluation in judged.split("|"):
+        steps = override_properties(panel, shown[evaluation])["thresholds"]["steps"]
+        assert [step["value"] for step in steps if step["color"] != "text"] == [1], evaluation
 
 
 def test_docs_describe_every_panel_and_variable():

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from tests.conftest import ExporterProcess, aws_env, wait_for
+from tests.conftest import wait_for
 
 JOB = "conformance-pack-exporter"
 
@@ -104,17 +104,6 @@ class PrometheusServer(Server):
 
     def alerts(self) -> list[dict[str, Any]]:
         return list(http_json(f"{self.url}/api/v1/alerts")["data"]["alerts"])
-
-
-@pytest.fixture(scope="module")
-def exporter_demo() -> Iterator[str]:
-    """The exporter in --demo mode (its own simulator inside), ready; yields its base URL."""
-    exporter = ExporterProcess(["--web.listen-address=127.0.0.1:0", "--demo"], aws_env())
-    try:
-        exporter.wait_until_listening()
-        yield exporter.url
-    finally:
-        exporter.stop()
 
 
 ServerKind = TypeVar("ServerKind", bound=Server)

@@ -20,18 +20,31 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.metrics import COMPLIANCE, SCORE
+from exporter.metrics import (
+    COMPLIANCE,
+    DELIVERY_STATUS,
+    INFO,
+    RECORDER_INFO,
+    RECORDER_RECORDING,
+    RECORDER_STATUS,
+    SCORE,
+    SCRAPE_SUCCESS,
+)
 from exporter.simulator import (
     INSUFFICIENT_DATA,
     ComplianceChange,
     ConfigSimulator,
+    Delivery,
+    RecorderChange,
     Scenario,
     Score,
+    SimulatedDeliveryChannel,
     SimulatedPack,
+    SimulatedRecorder,
     SimulatedRule,
     pack_ids,
 )
-from tests.conftest import ACCOUNT, ExporterProcess, aws_env
+from tests.conftest import ACCOUNT, ExporterProcess, aws_env, wait_for
 from tests.e2e.conftest import JOB, PrometheusServer, binary
 from tests.test_alerts import ALERTMANAGER_CONFIG, RULES_FILE, rewrite_for_durations
 
@@ -53,6 +66,24 @@ AWAITING = "awaiting-evaluation"  # INSUFFICIENT_DATA only, from the start
 LOSES_DATA = "evaluation-lost"  # COMPLIANT at 100, then INSUFFICIENT_DATA with no score
 NEVER_COMPLIANT = "legacy-baseline"  # NON_COMPLIANT at 50 from the start
 COMPLIANCE_ALERTS = ("ConformancePackNewlyNonCompliant", "ConformancePackComplianceScoreDropped")
+
+# The recorder scenario: regions whose packs keep being recorded, and regions where they stop
+# being recorded. The stopping region's recorder stops CHANGE_AFTER seconds in, so Prometheus
+# first sees it recording: the alert must follow the change, not the region.
+NOT_RECORDING = "AWSConfigRecorderNotRecording"
+RECORDING_REGION = "us-east-1"  # a customer managed recorder, recording throughout
+STOPPING_REGION = "eu-west-1"  # a customer managed recorder, recording, then stopped
+SERVICE_LINKED_REGION = "eu-central-1"  # customer managed stopped, service-linked recording
+NO_RECORDER_REGION = "ap-southeast-2"  # packs, and no recorder at all
+NO_PACKS_REGION = "us-west-2"  # a stopped recorder, and no pack whose compliance it freezes
+RECORDER_REGIONS = (
+    RECORDING_REGION,
+    STOPPING_REGION,
+    SERVICE_LINKED_REGION,
+    NO_RECORDER_REGION,
+    NO_PACKS_REGION,
+)
+SERVICE_PRINCIPAL = "config-conforms.amazonaws.com"
 
 
 class WebhookReceiver:
@@ -112,7 +143,11 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture
 def simulator() -> Iterator[ConfigSimulator]:
+    """Packs in two regions, each recorded by a recorder whose deliveries succeed, so the
+    pipeline families are served (and linted) and no pipeline alert fires."""
     now = time.time()
+    recording = [SimulatedRecorder("default", started_at=now - 86400)]
+    channel = [SimulatedDeliveryChannel("default", history=Delivery(attempted_at=now - 600))]
     packs = {
         (ACCOUNT, "us-east-1"): [
             SimulatedPack("pci-dss", "CREATE_FAILED", reason=REASON, requested_at=now - 900),
@@ -125,7 +160,12 @@ def simulator() -> Iterator[ConfigSimulator]:
             SimulatedPack("security-hub", "UPDATE_IN_PROGRESS", requested_at=now - 2 * 3600),
         ],
     }
-    with ConfigSimulator(Scenario(packs)) as sim:
+    scenario = Scenario(
+        packs,
+        recorders={target: recording for target in packs},
+        delivery_channels={target: channel for target in packs},
+    )
+    with ConfigSimulator(scenario) as sim:
         yield sim
 
 
@@ -207,10 +247,27 @@ def test_alerts_reach_the_receiver_with_pack_account_region_and_reason(
     assert named.isdisjoint(HEALTHY)
     pending_or_firing = {a["labels"].get("conformance_pack") for a in prometheus.alerts()}
     assert pending_or_firing.isdisjoint(HEALTHY)
+    # Recorded regions with delivering channels raise no pipeline alert either.
+    pipeline = [a for _, a in receiver.alerts() if a["labels"]["alertname"].startswith("AWSConfig")]
+    assert pipeline == []
 
 
 def test_promtool_finds_nothing_to_complain_about_in_real_output(exporter) -> None:
-    text = exporter.scrape()
+    """The pipeline is read in the background: a scrape serves it once the first read is done."""
+    families = (
+        INFO,
+        "aws_config_conformance_pack_status_reason_info",
+        RECORDER_RECORDING,
+        RECORDER_STATUS,
+        RECORDER_INFO,
+        DELIVERY_STATUS,
+    )
+
+    def every_family() -> str | None:
+        text = exporter.scrape()
+        return text if all(f"\n{family}{{" in text for family in families) else None
+
+    text = wait_for(every_family, 30, f"a scrape with {families}")
     result = subprocess.run(
         [binary("promtool"), "check", "metrics"],
         input=text,
@@ -220,7 +277,6 @@ def test_promtool_finds_nothing_to_complain_about_in_real_output(exporter) -> No
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout + result.stderr == ""
-    assert "aws_config_conformance_pack_status_reason_info" in text
 
 
 def completed_pack(
@@ -395,5 +451,159 @@ def test_compliance_alerts_fire_when_a_compliant_pack_breaks_and_never_for_missi
         (alert["labels"]["alertname"], alert["labels"]["conformance_pack"])
         for alert in prometheus.alerts()
         if alert["labels"]["alertname"] in COMPLIANCE_ALERTS
+    }
+    assert active == expected
+
+
+def recorder_packs(now: float) -> dict[tuple[str, str], list[SimulatedPack]]:
+    """Two healthy packs in every region of RECORDER_REGIONS but NO_PACKS_REGION."""
+    return {
+        (ACCOUNT, region): [
+            SimulatedPack(name, "CREATE_COMPLETE", requested_at=now - 86400, completed_at=now)
+            for name in HEALTHY
+        ]
+        for region in RECORDER_REGIONS
+        if region != NO_PACKS_REGION
+    }
+
+
+def recorders(now: float) -> dict[tuple[str, str], list[SimulatedRecorder]]:
+    """The recorders of each region of RECORDER_REGIONS (none in NO_RECORDER_REGION)."""
+    started = now - 86400
+    stopped = SimulatedRecorder("default", recording=False, started_at=started, stopped_at=now)
+    service_linked = SimulatedRecorder(
+        "AWSConfigurationRecorderForConfigConforms",
+        service_principal=SERVICE_PRINCIPAL,
+        started_at=started,
+    )
+    return {
+        (ACCOUNT, RECORDING_REGION): [SimulatedRecorder("default", started_at=started)],
+        (ACCOUNT, STOPPING_REGION): [
+            SimulatedRecorder(
+                "default",
+                started_at=started,
+                timeline=(RecorderChange(CHANGE_AFTER, recording=False),),
+            )
+        ],
+        (ACCOUNT, SERVICE_LINKED_REGION): [stopped, service_linked],
+        (ACCOUNT, NO_PACKS_REGION): [stopped],
+    }
+
+
+@pytest.fixture
+def recorder_simulator() -> Iterator[ConfigSimulator]:
+    """The simulator serving the recorder scenario; the stop counts from its start."""
+    now = time.time()
+    scenario = Scenario(recorder_packs(now), recorders=recorders(now))
+    with ConfigSimulator(scenario) as sim:
+        yield sim
+
+
+@pytest.fixture
+def recorder_exporter(
+    recorder_simulator: ConfigSimulator, tmp_path: Path
+) -> Iterator[ExporterProcess]:
+    """The exporter reading every region's pipeline on every scrape, so the stop shows at once."""
+    config = f"regions: [{', '.join(RECORDER_REGIONS)}]\npipeline: {{interval_seconds: 0}}\n"
+    with exporter_process(recorder_simulator, config, tmp_path) as process:
+        yield process
+
+
+def by_region(prometheus: PrometheusServer, expr: str) -> dict[str, float]:
+    """The instant value of `expr` for each region it returns (one series per region)."""
+    found = prometheus.query(expr)
+    values = {sample["metric"]["region"]: float(sample["value"][1]) for sample in found}
+    assert len(values) == len(found), expr
+    return values
+
+
+def test_recorder_alert_fires_where_packs_are_no_longer_recorded_and_only_there(
+    recorder_simulator,
+    recorder_exporter,
+    receiver,
+    prometheus_factory,
+    alertmanager_factory,
+    tmp_path,
+) -> None:
+    alertmanager = alertmanager_factory(alertmanager_config(receiver.url))
+    prometheus = prometheus_factory(
+        [recorder_exporter.url],
+        rule_files=[shortened_rules(tmp_path)],
+        alertmanager_url=alertmanager.url,
+    )
+
+    # Prometheus saw the stopping region recording before it stopped. A time-out here means
+    # the stack took longer than CHANGE_AFTER seconds to start.
+    prometheus.wait_until(
+        f'max_over_time({RECORDER_RECORDING}{{region="{STOPPING_REGION}"}}[1h]) == 1',
+        timeout=CHANGE_AFTER,
+    )
+    expected = {STOPPING_REGION, NO_RECORDER_REGION}
+
+    def delivered() -> dict[str, tuple[str, dict[str, Any]]]:
+        return {
+            alert["labels"]["region"]: (path, alert)
+            for path, alert in receiver.alerts()
+            if alert["labels"]["alertname"] == NOT_RECORDING and alert["status"] == "firing"
+        }
+
+    wait_for(lambda: set(delivered()) >= expected, 90, f"{NOT_RECORDING} for {expected}")
+    alerts = delivered()
+
+    instance = recorder_exporter.url.removeprefix("http://")
+    for region in expected:
+        path, alert = alerts[region]
+        assert path == "/alerts/critical"
+        assert alert["labels"] == {
+            "alertname": NOT_RECORDING,
+            "severity": "critical",
+            "job": JOB,
+            "instance": instance,
+            "account_id": ACCOUNT,
+            "region": region,
+        }
+        description = alert["annotations"]["description"]
+        assert f"deployed there ({len(HEALTHY)})" in description
+        assert alert["annotations"]["runbook_url"].endswith("#awsconfigrecordernotrecording")
+    assert "Stopped recorders: default." in alerts[STOPPING_REGION][1]["annotations"]["description"]
+    assert (
+        "There is no configuration recorder in that region."
+        in (alerts[NO_RECORDER_REGION][1]["annotations"]["description"])
+    )
+
+    # The quiet regions are not quiet for want of data: Prometheus holds their packs, their
+    # recorders (a stopped one in each region but the first) and successful pipeline reads.
+    packs = f"count by (region) ({INFO})"
+    assert by_region(prometheus, packs) == {
+        region: len(HEALTHY) for region in RECORDER_REGIONS if region != NO_PACKS_REGION
+    }
+    assert by_region(prometheus, f"min by (region) ({RECORDER_RECORDING})") == {
+        RECORDING_REGION: 1,
+        STOPPING_REGION: 0,
+        SERVICE_LINKED_REGION: 0,
+        NO_PACKS_REGION: 0,
+    }
+    assert by_region(prometheus, f"max by (region) ({RECORDER_RECORDING})") == {
+        RECORDING_REGION: 1,
+        STOPPING_REGION: 0,
+        SERVICE_LINKED_REGION: 1,
+        NO_PACKS_REGION: 0,
+    }
+    pipeline_reads = f'min by (region) ({SCRAPE_SUCCESS}{{collector="pipeline"}})'
+    assert by_region(prometheus, pipeline_reads) == dict.fromkeys(RECORDER_REGIONS, 1)
+
+    # Only the regions whose packs are no longer recorded raise it, delivered by Alertmanager
+    # or pending or firing in Prometheus; the first region never did.
+    assert set(delivered()) == expected
+    everywhere = {
+        alert["labels"]["region"]
+        for _, alert in receiver.alerts()
+        if alert["labels"]["alertname"] == NOT_RECORDING
+    }
+    assert RECORDING_REGION not in everywhere
+    active = {
+        alert["labels"]["region"]
+        for alert in prometheus.alerts()
+        if alert["labels"]["alertname"] == NOT_RECORDING
     }
     assert active == expected

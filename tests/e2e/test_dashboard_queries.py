@@ -1,5 +1,10 @@
 """Every PromQL expression of the Grafana dashboard, run against a real Prometheus that
-scrapes the exporter in demo mode, with the variables substituted as Grafana would.
+scrapes the exporter reading the demo estate, with the variables substituted as Grafana would.
+
+The exporter is started from a configuration file on a simulator serving the demo's estate
+(the one `--demo` serves) given an aggregator, since the demo has none, so the aggregator
+panels are proven too; its pipeline is read every PIPELINE_INTERVAL seconds, so the demo's
+recorder that stops shows while the tests run.
 
 No Grafana is involved: what Grafana adds (variable interpolation, table merging) is
 reproduced here from the dashboard JSON, and the PromQL is Prometheus' own answer.
@@ -10,14 +15,19 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
 
-from tests.conftest import ACCOUNT
+from exporter.simulator import DEMO_REGIONS, ConfigSimulator
+from exporter.simulator.demo import FAILING_EVALUATION_PACK, RECORDER_STOPS_AFTER
+from tests.conftest import ACCOUNT, ExporterProcess, aws_env
 from tests.e2e.conftest import JOB, PrometheusServer
 from tests.test_dashboard import (
+    AGGREGATOR_SOURCES,
+    DEMO_AGGREGATOR,
+    demo_with_aggregator,
     load_dashboard,
     panel_targets,
     parse_label_values,
@@ -31,7 +41,6 @@ pytestmark = pytest.mark.e2e
 DASHBOARD = load_dashboard()
 TARGETS = panel_targets(DASHBOARD)
 WAIT_SECONDS = 60
-DEMO_REGIONS = {"us-east-1", "eu-west-1"}
 DEMO_PACK_COUNT = 13
 FAILED_PACK = "Operational-Best-Practices-for-Well-Architected-Security"
 FAILED_REASON = "The following resource(s) failed to delete"
@@ -43,6 +52,19 @@ EMPTY_IN_DEMO = {
     ("Non-compliant rules", "B"),
     ("Non-compliant rules", "C"),
 }
+# Queries without data in the one-each scenario only: it selects eu-west-1's failed pack,
+# and the demo's one rule failing to evaluate is in FAILING_EVALUATION_PACK, in us-east-1.
+EMPTY_FOR_ONE_PACK = {("Rules failing to evaluate", "A"), ("Rules failing to evaluate", "B")}
+# Seconds between two pipeline reads: short enough to see the demo's recorder stop
+# RECORDER_STOPS_AFTER seconds in, long enough not to read ~1,000 rules' evaluation a second.
+PIPELINE_INTERVAL = 10
+EXPORTER_CONFIG = f"""\
+regions: [{", ".join(DEMO_REGIONS)}]
+pipeline: {{interval_seconds: {PIPELINE_INTERVAL}}}
+aggregators:
+  - name: {DEMO_AGGREGATOR.name}
+    region: {DEMO_AGGREGATOR.region}
+"""
 REASON_METRIC = "aws_config_conformance_pack_status_reason_info"
 INFO_METRIC = "aws_config_conformance_pack_info"
 
@@ -65,7 +87,7 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "job": f"({JOB})",
         "account_id": f"({ACCOUNT})",
         "region": "(us-east-1|eu-west-1)",
-        "conformance_pack": f"({FAILED_PACK}|{IN_PROGRESS_PACK})",
+        "conformance_pack": f"({FAILED_PACK}|{IN_PROGRESS_PACK}|{FAILING_EVALUATION_PACK})",
     },
 }
 
@@ -81,12 +103,30 @@ def target_expr(title: str, ref_id: str, scenario: str = "all") -> str:
     return render(expr, values_for(scenario))
 
 
+@pytest.fixture(scope="module")
+def exporter_on_demo_estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The exporter, started from EXPORTER_CONFIG, reading the demo estate given an aggregator;
+    yields its base URL. The estate's clock (the recorder that stops) starts here."""
+    config = tmp_path_factory.mktemp("exporter") / "exporter.yml"
+    config.write_text(EXPORTER_CONFIG)
+    with ConfigSimulator(demo_with_aggregator(time.time())) as simulator:
+        exporter = ExporterProcess(
+            ["--web.listen-address=127.0.0.1:0", f"--config.file={config}"],
+            aws_env(simulator.url),
+        )
+        try:
+            exporter.wait_until_listening()
+            yield exporter.url
+        finally:
+            exporter.stop()
+
+
 @pytest.fixture
 def prometheus(
-    exporter_demo: str, prometheus_factory: Callable[..., PrometheusServer]
+    exporter_on_demo_estate: str, prometheus_factory: Callable[..., PrometheusServer]
 ) -> PrometheusServer:
-    """Prometheus scraping the demo exporter, once every pack has been scraped."""
-    server = prometheus_factory([exporter_demo])
+    """Prometheus scraping the exporter, once every pack has been scraped."""
+    server = prometheus_factory([exporter_on_demo_estate])
     packs = server.wait_until(
         f"count(group by (account_id, region, conformance_pack) ({INFO_METRIC})) "
         f"== {DEMO_PACK_COUNT}",
@@ -114,7 +154,8 @@ def test_every_panel_query_runs_and_has_data(prometheus):
         values = values_for(scenario)
         where = f"{panel['title']}/{target['refId']} ({scenario})"
         expr = render(target["expr"], values)
-        expect_data = (panel["title"], target["refId"]) not in EMPTY_IN_DEMO
+        where_empty = EMPTY_IN_DEMO | (EMPTY_FOR_ONE_PACK if scenario == "one-each" else set())
+        expect_data = (panel["title"], target["refId"]) not in where_empty
         try:
             if expect_data:
                 prometheus.wait_until(expr, timeout=WAIT_SECONDS)
@@ -135,7 +176,7 @@ def test_variable_queries_list_the_demo_values(prometheus):
     expected = {
         "job": {JOB},
         "account_id": {ACCOUNT},
-        "region": DEMO_REGIONS,
+        "region": set(DEMO_REGIONS),
     }
     for scenario in SCENARIOS:
         values = values_for(scenario)
@@ -243,3 +284,157 @@ def test_table_columns_are_all_named(prometheus):
                 columns = set(row) | {f"Value #{target['refId']}"}
                 assert columns <= known, (panel["title"], columns - known)
         assert set(organize["renameByName"]) <= known
+
+
+def by_labels(result: list[dict[str, Any]], *names: str) -> dict[tuple[str, ...], float]:
+    """The value of each series of `result`, keyed by the given label values."""
+    return {
+        tuple(series["metric"].get(name, "") for name in names): value(series) for series in result
+    }
+
+
+def test_recorder_and_delivery_panels_match_the_demo_estate(prometheus):
+    """Every recorder of the demo, customer managed or service-linked, with its status; every
+    delivery of its channels with theirs; nothing counted as a problem but a stopped recorder."""
+    scenario = demo_with_aggregator(time.time())
+    recorders = [
+        (region, recorder)
+        for (_, region), found in scenario.recorders.items()
+        for recorder in found
+    ]
+    owners = by_labels(
+        prometheus.query(target_expr("Configuration recorders", "C")),
+        "region",
+        "recorder",
+        "owner",
+        "service_principal",
+    )
+    assert set(owners) == {
+        (
+            region,
+            recorder.name,
+            "service-linked" if recorder.service_linked else "customer managed",
+            recorder.service_principal or "",
+        )
+        for region, recorder in recorders
+    }
+    statuses = labels(prometheus.query(target_expr("Configuration recorders", "B")))
+    assert {(row["region"], row["recorder"], row["status"]) for row in statuses} == {
+        (region, recorder.name, recorder.last_status) for region, recorder in recorders
+    }
+    changed = prometheus.query(target_expr("Configuration recorders", "D"))
+    assert len(changed) == len(recorders)
+    assert all(0 < value(series) <= time.time() * 1000 for series in changed)
+
+    kinds = {"config_history": "history", "config_snapshot": "snapshot", "config_stream": "stream"}
+    deliveries = {
+        (region, channel.name, delivery, getattr(channel, kind).status)
+        for (_, region), channels in scenario.delivery_channels.items()
+        for channel in channels
+        for delivery, kind in kinds.items()
+    }
+    rows = labels(prometheus.query(target_expr("Delivery channels", "A")))
+    assert {(r["region"], r["delivery_channel"], r["delivery"], r["status"]) for r in rows} == (
+        deliveries
+    )
+    # AWS reports a last successful time for history and snapshot deliveries only.
+    succeeded = {
+        (region, name, delivery)
+        for region, name, delivery, _ in deliveries
+        if delivery != "config_stream"
+    }
+    for ref_id in ("B", "C"):
+        found = by_labels(
+            prometheus.query(target_expr("Delivery channels", ref_id)),
+            "region",
+            "delivery_channel",
+            "delivery",
+        )
+        assert set(found) == succeeded, ref_id
+    ages = prometheus.query(target_expr("Delivery channels", "C"))
+    assert all(value(series) >= 0 for series in ages)
+
+    for ref_id in "BC":
+        [problems] = prometheus.query(target_expr("Config pipeline problems", ref_id))
+        assert value(problems) == 0, ref_id
+    [failed_reads] = prometheus.query(target_expr("Failed pipeline reads", "A"))
+    assert value(failed_reads) == 0
+
+
+def test_rule_evaluation_panels_show_the_demo_rule_failing_to_evaluate(prometheus):
+    """The demo's one rule failing to evaluate: counted for its pack only, listed with its
+    last successful evaluation, and one of the rules the compliance read gives that pack."""
+    failing = by_labels(
+        prometheus.query(target_expr("Rule evaluation by pack", "A")), "region", "conformance_pack"
+    )
+    assert len(failing) == DEMO_PACK_COUNT
+    assert {pack for pack, count in failing.items() if count > 0} == {
+        (DEMO_REGIONS[0], FAILING_EVALUATION_PACK)
+    }
+    assert failing[DEMO_REGIONS[0], FAILING_EVALUATION_PACK] == 1
+    not_started = prometheus.query(target_expr("Rule evaluation by pack", "B"))
+    assert [value(series) for series in not_started] == [0] * DEMO_PACK_COUNT
+    [packs] = prometheus.query(target_expr("Config pipeline problems", "D"))
+    assert value(packs) == 1
+
+    [rule] = labels(prometheus.query(target_expr("Rules failing to evaluate", "A")))
+    assert (rule["region"], rule["conformance_pack"]) == (DEMO_REGIONS[0], FAILING_EVALUATION_PACK)
+    pack_rules = prometheus.query(
+        f"group by (config_rule) (aws_config_conformance_pack_rule_compliance{{"
+        f'region="{DEMO_REGIONS[0]}", conformance_pack="{FAILING_EVALUATION_PACK}"}})'
+    )
+    assert rule["config_rule"] in {series["metric"]["config_rule"] for series in pack_rules}
+    [last_success] = prometheus.query(target_expr("Rules failing to evaluate", "B"))
+    assert last_success["metric"]["config_rule"] == rule["config_rule"]
+    assert 0 < value(last_success) <= time.time() * 1000
+
+
+def test_aggregator_panels_show_every_source_by_status(prometheus):
+    """The aggregator given to the demo: each source with its status and last update, under
+    the source's account and region, and the counts by status add up to them."""
+    expected = {
+        (account, region, source.status) for (account, region), source in AGGREGATOR_SOURCES.items()
+    }
+    rows = labels(prometheus.query(target_expr("Aggregator sources", "A")))
+    assert {(r["account_id"], r["region"], r["status"]) for r in rows} == expected
+    assert {(r["aggregator"], r["source_type"]) for r in rows} == {
+        (DEMO_AGGREGATOR.name, "ACCOUNT")
+    }
+    updated = prometheus.query(target_expr("Aggregator sources", "B"))
+    assert len(updated) == len(expected)
+    counts = {
+        ref_id: value(prometheus.query(target_expr("Aggregator sources by status", ref_id))[0])
+        for ref_id in "ABCD"
+    }
+    statuses = [status for _, _, status in expected]
+    assert counts == {
+        "A": statuses.count("SUCCEEDED"),
+        "B": statuses.count("FAILED"),
+        "C": statuses.count("OUTDATED"),
+        "D": 0,
+    }
+    # One account and region selected: only its source.
+    [row] = labels(prometheus.query(target_expr("Aggregator sources", "A", "one-each")))
+    assert (row["account_id"], row["region"]) == (ACCOUNT, SCENARIOS["one-each"]["region"])
+
+
+def test_the_demo_recorder_that_stops_counts_as_not_recording(prometheus):
+    """RECORDER_STOPS_AFTER seconds in, the demo's eu-west-1 recorder stops: its region, where
+    packs are deployed, counts as not recording and its recorder shows stopped; us-east-1's
+    recorders keep recording."""
+    stopped_region, recording_region = DEMO_REGIONS[1], DEMO_REGIONS[0]
+    prometheus.wait_until(
+        f"({target_expr('Config pipeline problems', 'A')}) == 1",
+        timeout=RECORDER_STOPS_AFTER + PIPELINE_INTERVAL + WAIT_SECONDS,
+    )
+    recording = by_labels(
+        prometheus.query(target_expr("Configuration recorders", "A")), "region", "recorder"
+    )
+    assert {key for key, v in recording.items() if v == 0} == {(stopped_region, "default")}
+    assert {region for (region, _), v in recording.items() if v == 1} == {recording_region}
+    [one_region] = prometheus.query(target_expr("Config pipeline problems", "A", "one-each"))
+    assert (SCENARIOS["one-each"]["region"], value(one_region)) == (stopped_region, 1)
+    timeline = by_labels(
+        prometheus.query(target_expr("Recording over time", "A")), "region", "recorder"
+    )
+    assert timeline == recording

@@ -4,7 +4,8 @@ read directly through an assumed role, or one aggregator read from the managemen
 Prints a line per way and the ratio of their costs; it is not a test. The exporter's own
 `Scraper` runs in this process with one collector: the compliance collector over every target
 on the exporter's default concurrency (direct), or the aggregator collector over the management
-account's target in the first region (aggregator). Both read every time (interval 0) and each
+account's target in the first region (aggregator; it also reads its sources' status, which
+says how fresh their data is). Both read every time (interval 0) and each
 scrape waits for its reads, so one scrape is one whole refresh. The simulator runs in a child
 process, so its CPU is not counted here, and it counts the calls it answers. Every account,
 the management account too, is a role assumed through the simulator's STS; the roles are
@@ -72,6 +73,7 @@ OPERATIONS = (
     "DescribeConformancePackCompliance",
     "DescribeComplianceByConfigRule",
     "DescribeAggregateComplianceByConformancePacks",
+    "DescribeConfigurationAggregatorSourcesStatus",
     "DescribeConformancePackStatus",
     "GetCallerIdentity",
     ASSUME_ROLE,

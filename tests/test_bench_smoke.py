@@ -51,12 +51,13 @@ ORGANIZATION_FIGURES = [
     r" DescribeConformancePackStatus 40\),"
     r" 20 AssumeRole on the first refresh; wall [\d.]+ s \([\d.]+-[\d.]+\), first [\d.]+ s;"
     r" CPU [\d.]+ s \([\d.]+-[\d.]+\), simulator CPU [\d.]+ s; 200 pack series, 800 rule series$",
-    r"^aggregator: 2 calls \(DescribeAggregateComplianceByConformancePacks 2\),"
+    r"^aggregator: 3 calls \(DescribeAggregateComplianceByConformancePacks 2,"
+    r" DescribeConfigurationAggregatorSourcesStatus 1\),"
     r" 1 AssumeRole on the first refresh; wall [\d.]+ s \([\d.]+-[\d.]+\), first [\d.]+ s;"
     r" CPU [\d.]+ s \([\d.]+-[\d.]+\), simulator CPU [\d.]+ s; 200 pack series, 0 rule series$",
     r"^same series both ways: 1200 samples of aws_config_conformance_pack_compliance and"
     r" aws_config_conformance_pack_rules$",
-    r"^direct/aggregator: calls 160\.0x, wall [\d.]+x, CPU [\d.]+x$",
+    r"^direct/aggregator: calls 106\.7x, wall [\d.]+x, CPU [\d.]+x$",
 ]
 
 

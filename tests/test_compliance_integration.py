@@ -1,5 +1,6 @@
 """The compliance collector as a user runs it: the exporter process against the simulator's
-four compliance operations over real HTTP, beside the pack-status read it must never disturb.
+four compliance operations over real HTTP, beside the pack-status read it must never disturb,
+in each `compliance.rule_series` mode.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ SUCCESS = "aws_config_exporter_scrape_success"
 STATE = "aws_config_conformance_pack_state"
 SCORE = "aws_config_conformance_pack_compliance_score_ratio"
 SCORE_UPDATED = "aws_config_conformance_pack_compliance_score_last_updated_timestamp_seconds"
+RULES = "aws_config_conformance_pack_rules"
+RULE_COMPLIANCE = "aws_config_conformance_pack_rule_compliance"
+RESOURCE_FAMILIES = (
+    "aws_config_conformance_pack_rule_noncompliant_resources",
+    "aws_config_conformance_pack_rule_noncompliant_resources_cap_exceeded",
+)
 
 
 # Served as "<name>-conformance-pack-xxxxxxxx": longer than the 64 characters this exporter
@@ -194,3 +201,78 @@ def test_a_denied_compliance_read_leaves_pack_status_alone(
     compliance_regions = {labels["region"] for labels, _ in samples.get(COMPLIANCE, [])}
     assert "eu-west-1" not in compliance_regions
     process.wait_for_log(r"collector=compliance.*region=eu-west-1 error_code=AccessDeniedException")
+
+
+def rule_name(labels: dict[str, str]) -> str:
+    """The rule as the fixture names it, without the simulator's pack suffix."""
+    return labels["config_rule"].split("-conformance-pack-")[0]
+
+
+# The simulator's rules by compliance, in each region.
+FAILING_RULES = {"s3-public-read", "ebs-encrypted", LONG_RULE, "rds-encrypted"}
+ALL_RULES = FAILING_RULES | {"s3-versioning", "iam-root-key"}
+VALUES = ("COMPLIANT", "NON_COMPLIANT", "INSUFFICIENT_DATA")
+
+
+@pytest.mark.parametrize("mode", ["all", "noncompliant", "none"])
+def test_each_rule_series_mode_from_the_config_file(
+    simulator, exporter_factory, tmp_path, mode
+) -> None:
+    process = start(
+        simulator,
+        exporter_factory,
+        tmp_path,
+        f"{{interval_seconds: 300, noncompliant_resources: true, rule_series: {mode}}}",
+    )
+
+    samples = scrape_until(process, lambda s: len(s.get(COMPLIANCE, ())) == 2 * PACKS * 3)
+    text = process.scrape()
+
+    # The counts per pack and the verdicts are the same in every mode.
+    assert {
+        (lb["region"], lb["conformance_pack"], lb["compliance"]): v for lb, v in samples[RULES] if v
+    } == {
+        (region, pack, compliance): count
+        for region in REGIONS
+        for pack, compliance, count in (
+            ("clean", "COMPLIANT", 1),
+            ("broken", "COMPLIANT", 1),
+            ("broken", "NON_COMPLIANT", 3),
+            ("fresh", "NON_COMPLIANT", 1),
+        )
+    }
+    assert len(samples[COMPLIANCE]) == 2 * PACKS * 3
+    rule_series = {
+        (lb["region"], rule_name(lb), lb["compliance"], v)
+        for lb, v in samples.get(RULE_COMPLIANCE, [])
+    }
+    counted = {
+        name: {(lb["region"], rule_name(lb)) for lb, _ in samples.get(name, [])}
+        for name in RESOURCE_FAMILIES
+    }
+    failing = {(region, rule) for region in REGIONS for rule in FAILING_RULES}
+    if mode == "all":
+        assert rule_series == {
+            (
+                region,
+                rule,
+                value,
+                float(value == "NON_COMPLIANT")
+                if rule in FAILING_RULES
+                else float(value == "COMPLIANT"),
+            )
+            for region in REGIONS
+            for rule in ALL_RULES
+            for value in VALUES
+        }
+    elif mode == "noncompliant":
+        assert rule_series == {(region, rule, "NON_COMPLIANT", 1.0) for region, rule in failing}
+    else:
+        assert rule_series == set()
+        assert f"# HELP {RULE_COMPLIANCE} " not in text
+    if mode == "none":  # per rule too: neither served nor read
+        assert counted == {name: set() for name in RESOURCE_FAMILIES}
+        assert not any(f"# HELP {name} " in text for name in RESOURCE_FAMILIES)
+        assert simulator.calls(operation="DescribeComplianceByConfigRule") == 0
+    else:
+        assert counted == {name: failing for name in RESOURCE_FAMILIES}

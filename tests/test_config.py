@@ -60,7 +60,10 @@ def test_full_config_values_are_converted() -> None:
         default_scrape_timeout_seconds=15.0,
         scrape_timeout_offset_seconds=1.0,
         compliance=ComplianceConfig(
-            enabled=False, interval_seconds=60.5, noncompliant_resources=True
+            enabled=False,
+            interval_seconds=60.5,
+            noncompliant_resources=True,
+            rule_series="noncompliant",
         ),
     )
 
@@ -119,6 +122,14 @@ def test_compliance_defaults_apply_when_the_section_is_absent() -> None:
     assert compliance == ComplianceConfig()
     assert (compliance.enabled, compliance.interval_seconds) == (True, 300.0)
     assert compliance.noncompliant_resources is False
+    assert compliance.rule_series == "all"
+
+
+@pytest.mark.parametrize("mode", ["all", "noncompliant", "none"])
+def test_every_rule_series_mode_is_read(mode: str) -> None:
+    config = parse_config(f"compliance:\n  rule_series: {mode}\n", "c.yml")
+
+    assert config.compliance == ComplianceConfig(rule_series=mode)  # type: ignore[arg-type]
 
 
 def test_compliance_every_scrape_with_resources() -> None:
@@ -129,22 +140,17 @@ def test_compliance_every_scrape_with_resources() -> None:
     )
 
 
-def test_the_pipeline_is_on_by_default_every_five_minutes_with_rule_series() -> None:
+def test_the_pipeline_is_on_by_default_every_five_minutes() -> None:
     pipeline = parse_config("regions: [us-east-1]\n", "c.yml").pipeline
 
-    assert (pipeline.enabled, pipeline.interval_seconds, pipeline.rule_series) == (
-        True,
-        300.0,
-        True,
-    )
+    assert (pipeline.enabled, pipeline.interval_seconds) == (True, 300.0)
 
 
-def test_pipeline_interval_and_rule_series_are_read() -> None:
-    config = load_config(str(FIXTURES / "pipeline-rules-off.ok.yml"))
+def test_the_pipeline_interval_is_read_and_its_rules_follow_compliance() -> None:
+    config = load_config(str(FIXTURES / "pipeline-every-ten-minutes.ok.yml"))
 
-    assert config.pipeline == PipelineConfig(
-        enabled=True, interval_seconds=600.0, rule_series=False
-    )
+    assert config.pipeline == PipelineConfig(enabled=True, interval_seconds=600.0)
+    assert config.compliance == ComplianceConfig(rule_series="noncompliant")
 
 
 def test_accounts_are_parsed() -> None:

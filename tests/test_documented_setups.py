@@ -6,7 +6,9 @@ of Config: Prometheus, Alertmanager, Kubernetes and web configurations have none
 example with a misspelt key is then started, and fails, rather than being left out. The
 simulator's scenario is built from each configuration itself: its role ARNs' accounts, a
 profile file mapping each profile to an account of its own, aggregators where they are read,
-organization packs in the first account, and moto's AWS Organizations for discovery.
+organization packs in the first account, in every target a pack with a rule, a recording
+recorder and a delivering channel (so the pipeline collector has a pipeline to read), and
+moto's AWS Organizations for discovery.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ import yaml
 from exporter.config import AccountConfig, Config, parse_config
 from exporter.simulator import (
     ConfigSimulator,
+    Delivery,
     MemberPack,
     OrganizationPack,
     Scenario,
     SimulatedAggregator,
+    SimulatedDeliveryChannel,
     SimulatedPack,
+    SimulatedRecorder,
+    SimulatedRule,
 )
 from tests.conftest import ACCOUNT, REPO, ExporterProcess, aws_env, parse_exposition, wait_for
 
@@ -134,7 +140,12 @@ class Estate:
 
     def scenario(self) -> Scenario:
         names = self.config.conformance_packs or ("baseline",)
-        pack = SimulatedPack(names[0], "CREATE_COMPLETE", requested_at=NOW - 600)
+        pack = SimulatedPack(
+            names[0],
+            "CREATE_COMPLETE",
+            requested_at=NOW - 600,
+            rules=(SimulatedRule("baseline-rule"),),  # a rule whose evaluation is read
+        )
         aggregators: dict[tuple[str, str], dict[str, SimulatedAggregator]] = {}
         for aggregator in self.config.aggregators:
             where = (self.account_id(self.reader(aggregator.account)), aggregator.region)
@@ -153,11 +164,19 @@ class Estate:
                     "baseline", "CREATE_SUCCESSFUL", updated_at=NOW - 600, members=(member,)
                 )
             ]
+        recorder = SimulatedRecorder("default", started_at=NOW - 86400)
+        channel = SimulatedDeliveryChannel(
+            "default",
+            history=Delivery(attempted_at=NOW - 3600),
+            snapshot=Delivery(attempted_at=NOW - 3600),
+        )
         return Scenario(
             {target: [pack] for target in self.targets()},
             access_key_accounts=dict(self.profiles.values()),
             aggregators={where: list(named.values()) for where, named in aggregators.items()},
             organization_packs=organization,
+            recorders={target: [recorder] for target in self.targets()},
+            delivery_channels={target: [channel] for target in self.targets()},
         )
 
     def aws_config_file(self, directory: Path) -> str:
@@ -181,6 +200,7 @@ class Estate:
             "compliance": self.config.compliance.enabled,
             "organization": self.config.organization_conformance_packs,
             "aggregator": bool(self.config.aggregators),
+            "pipeline": self.config.pipeline.enabled,
             "discovery": self.config.organization_accounts is not None,
         }
         return {name for name, enabled in on.items() if enabled}

@@ -32,6 +32,7 @@ CONFIG = (
     f"regions: [{HEALTHY}, {FAULTY}]\n"
     "total_max_attempts: 3\nread_timeout_seconds: 0.5\nconnect_timeout_seconds: 0.5\n"
     "compliance: {enabled: false}\n"  # faults scoped by region would hit its reads too
+    "pipeline: {enabled: false}\n"  # and the pipeline's: the status reads alone are counted
     "min_interval_seconds: 0\n"  # each case's scrapes read AWS again
 )
 SCRAPE_TIMEOUT = {"X-Prometheus-Scrape-Timeout-Seconds": "10"}

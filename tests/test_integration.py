@@ -81,11 +81,13 @@ def simulator() -> Iterator[ConfigSimulator]:
 def config_file(tmp_path: Path) -> Callable[..., Path]:
     def write(text: str = "") -> Path:
         path = tmp_path / "config.yml"
-        # Compliance reads are tested on their own below; these tests count status calls,
-        # each scrape's own.
+        # Compliance and pipeline reads are tested on their own; these tests count status
+        # calls, each scrape's own.
         compliance = "" if "compliance:" in text else "compliance: {enabled: false}\n"
+        pipeline = "" if "pipeline:" in text else "pipeline: {enabled: false}\n"
         path.write_text(
-            f"regions: [{', '.join(REGIONS)}]\nmin_interval_seconds: 0\n{compliance}{text}"
+            f"regions: [{', '.join(REGIONS)}]\nmin_interval_seconds: 0\n"
+            f"{compliance}{pipeline}{text}"
         )
         return path
 
@@ -528,6 +530,13 @@ def test_ready_once_warmed_up(exporter) -> None:
 OTHER_ACCOUNT = "210987654321"
 
 
+def collectors(samples) -> set[str]:
+    """The collectors that reported a scrape_success."""
+    return {
+        labels["collector"] for labels, _ in samples.get("aws_config_exporter_scrape_success", [])
+    }
+
+
 def test_a_config_with_aggregators_starts_and_reads_them(tmp_path, exporter_factory) -> None:
     """The configuration guide's aggregator example, as written, with an aggregator that also
     reports an account the exporter does not read."""
@@ -556,17 +565,19 @@ def test_a_config_with_aggregators_starts_and_reads_them(tmp_path, exporter_fact
                 (found := parse_exposition(process.scrape())).get(
                     "aws_config_conformance_pack_compliance"
                 )
+                and {"aggregator", "pipeline"} <= collectors(found)  # their background reads
                 and found
             ),
             30,
-            "the aggregator's rows",
+            "the aggregator's rows and the pipeline's read",
         )
 
     success = {
         labels["collector"]: value
         for labels, value in samples["aws_config_exporter_scrape_success"]
     }
-    assert success == {"status": 1.0, "compliance": 1.0, "aggregator": 1.0}
+    # The example leaves the pipeline collector on, as it is by default.
+    assert success == {"status": 1.0, "compliance": 1.0, "aggregator": 1.0, "pipeline": 1.0}
     aggregated = {
         labels["account_id"] for labels, _ in samples["aws_config_conformance_pack_compliance"]
     }
@@ -628,7 +639,10 @@ def test_a_flood_of_requests_reads_each_target_once(tmp_path, exporter_factory, 
     """/metrics and /probe are unauthenticated by default: a tight loop of both, with the
     default min_interval_seconds, makes one read per target."""
     path = tmp_path / "config.yml"
-    path.write_text(f"regions: [{', '.join(REGIONS)}]\ncompliance: {{enabled: false}}\n")
+    path.write_text(
+        f"regions: [{', '.join(REGIONS)}]\n"
+        "compliance: {enabled: false}\npipeline: {enabled: false}\n"  # status calls alone
+    )
     process = exporter_factory([f"--config.file={path}"], aws_env(simulator.url))
     simulator.reset_calls()
     paths: dict[str, list[int]] = {"/metrics": [], f"/probe?account={ACCOUNT}&region=eu-west-1": []}

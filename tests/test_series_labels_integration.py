@@ -1,7 +1,8 @@
 """Integration: which series carry `account_id` and `region`, checked on a real scrape.
 
 The exporter process runs every collector (pack status, organization packs, compliance with
-resource counts, an aggregator) and account discovery, against the simulator's AWS Config and
+resource counts, an aggregator with its sources' status, the Config pipeline: recorders,
+delivery channels, rule evaluation) and account discovery, against the simulator's AWS Config and
 STS and moto's Organizations, all over HTTP. Dashboards and alerts join on the two labels, so
 every series of an AWS read must carry both, filled in; only the exporter's own series that
 belong to no target may lack them.
@@ -15,16 +16,19 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.metrics import ACCOUNTS, BUILD_INFO
+from exporter.metrics import ACCOUNTS, BUILD_INFO, PIPELINE_HELP, SOURCE_HELP
 from exporter.simulator import ConfigSimulator
-from exporter.simulator.aggregator import SimulatedAggregator
+from exporter.simulator.aggregator import SimulatedAggregator, SourceStatus
 from exporter.simulator.scenario import generated_scenario
 from tests.conftest import ACCOUNT, ExporterProcess, Organization, aws_env, wait_for
 
 pytestmark = pytest.mark.integration
 
 REGIONS = ("us-east-1", "eu-west-1")
-COLLECTORS = {"status", "organization", "compliance", "aggregator", "discovery"}
+COLLECTORS = {"status", "organization", "compliance", "aggregator", "pipeline", "discovery"}
+# Families that must be served, so that their labels are checked: the pipeline's (every target
+# has a recorder, a delivery channel and packs with rules) and the aggregator's sources'.
+REQUIRED = {*PIPELINE_HELP, *SOURCE_HELP}
 # The series of no (account, region): what the exporter is, how many accounts it reads, and
 # prometheus_client's process collector.
 TARGETLESS = {BUILD_INFO, ACCOUNTS}
@@ -38,12 +42,20 @@ def member(organization: Organization) -> str:
 
 @pytest.fixture
 def simulator(member: str) -> Iterator[ConfigSimulator]:
+    # Every (account, region): three packs of three rules, a recorder and a delivery channel.
     scenario = generated_scenario(
         3, REGIONS, (ACCOUNT, member), rules_per_pack=3, organization_packs=2
     )
+    failed = SourceStatus(
+        "FAILED", error_code="AccessDenied", error_message="not authorized to aggregate"
+    )
     scenario.aggregators = {
         (ACCOUNT, "us-east-1"): [
-            SimulatedAggregator("org", tuple((a, r) for a in (ACCOUNT, member) for r in REGIONS))
+            SimulatedAggregator(
+                "org",
+                tuple((a, r) for a in (ACCOUNT, member) for r in REGIONS),
+                statuses={(member, "eu-west-1"): failed},  # the others SUCCEEDED
+            )
         ]
     }
     with ConfigSimulator(scenario) as sim:
@@ -97,5 +109,7 @@ def test_every_series_of_a_read_carries_account_and_region(
         }
     )
     assert unlabelled == []
+    served = {family.name for family in families if family.samples}
+    assert served >= REQUIRED, sorted(REQUIRED - served)
     # What the test exempts exists, so the exemption is not hiding a typo.
     assert {family.name for family in families} >= TARGETLESS

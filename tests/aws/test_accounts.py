@@ -21,7 +21,7 @@ from exporter.aws.credentials import client_config
 from exporter.aws.hooks import ApiCallCounter, deadline_argument
 from exporter.aws.targets import UnknownTargetError, build_targets, select_targets
 from exporter.collectors import IAM_ACTIONS, build_collectors
-from exporter.config import AccountConfig, ComplianceConfig, Config
+from exporter.config import AccountConfig, ComplianceConfig, Config, PipelineConfig
 from exporter.deadline import Deadline
 from exporter.metrics import SCRAPE_SUCCESS
 from exporter.scrape import Scraper
@@ -86,6 +86,7 @@ def collector_factory(simulator, botocore_clock) -> Iterator[Callable[..., Scrap
             total_max_attempts=1,
             min_interval_seconds=min_interval_seconds,
             compliance=ComplianceConfig(enabled=False),  # status reads alone: countable calls
+            pipeline=PipelineConfig(enabled=False),  # nor pipeline reads, which renew too
         )
         counter = ApiCallCounter()
 

@@ -1,5 +1,6 @@
 """exporter/collectors/compliance.py with botocore's Stubber (which checks every request and
-answer against the model): the fewest calls, pagination, limits, vanished packs, isolation.
+answer against the model): the fewest calls, pagination, limits, vanished packs, isolation,
+and the per-rule series of each `compliance.rule_series` mode.
 """
 
 from __future__ import annotations
@@ -14,13 +15,20 @@ from botocore.stub import Stubber
 
 from exporter.aws.accounts import Account
 from exporter.aws.targets import Target
-from exporter.collectors.compliance import PackCompliance, compliance_samples, fetch_compliance
-from exporter.config import ComplianceConfig
+from exporter.collectors.compliance import (
+    ComplianceCollector,
+    PackCompliance,
+    compliance_samples,
+    fetch_compliance,
+)
+from exporter.config import ComplianceConfig, Config
 from exporter.deadline import Deadline
 from exporter.metrics import (
     CAP_EXCEEDED,
     COMPLIANCE,
+    COMPLIANCE_HELP,
     NONCOMPLIANT_RESOURCES,
+    RESOURCE_FAMILIES,
     RULE_COMPLIANCE,
     RULES,
     SCORE,
@@ -374,3 +382,67 @@ def test_no_compliance_call_between_refreshes(account, stub) -> None:
     assert second[COMPLIANCE] == first[COMPLIANCE]
     success = {labels["collector"]: value for labels, value in second[SCRAPE_SUCCESS]}
     assert success == {"status": 1.0, "compliance": 1.0}
+
+
+# One pack with a rule in each compliance value; the failing one breaks 12 resources.
+MIXED_RULES = [rule("fine"), rule("failing", "NON_COMPLIANT"), rule("unknown", "INSUFFICIENT_DATA")]
+# (config_rule, compliance, value) of each per-rule compliance series, and the rules with a
+# resource count, per mode.
+RULE_SERIES = {
+    "all": (
+        {
+            (r["ConfigRuleName"], v, float(v == r["ComplianceType"]))
+            for r in MIXED_RULES
+            for v in VALUES
+        },
+        {"failing"},
+    ),
+    "noncompliant": ({("failing", "NON_COMPLIANT", 1.0)}, {"failing"}),
+    "none": (set(), set()),
+}
+
+
+@pytest.mark.parametrize("mode", list(RULE_SERIES))
+def test_the_rule_series_modes_keep_the_pack_counts_and_verdict(account, stub, mode) -> None:
+    stub_listed(stub, ["pci"])
+    stub_scores(stub, ["pci"])
+    stub_summary(stub, {"pci": "NON_COMPLIANT"})
+    stub_rules(stub, "pci", MIXED_RULES)
+    if mode != "none":  # no per-rule series, so no count call: Stubber fails any other call
+        counted = {"ComplianceContributorCount": {"CappedCount": 12, "CapExceeded": False}}
+        stub.add_response(
+            COUNTS,
+            {"ComplianceByConfigRules": [{"ConfigRuleName": "failing", "Compliance": counted}]},
+            {"ConfigRuleNames": ["failing"], "ComplianceTypes": ["NON_COMPLIANT"]},
+        )
+    model = account.clients["us-east-1"].meta.service_model
+    config = Config(compliance=ComplianceConfig(noncompliant_resources=True, rule_series=mode))
+    collector = ComplianceCollector(config, model)
+
+    samples = collector.read(Target(account, "us-east-1"), Deadline.after(10))
+
+    stub.assert_no_pending_responses()
+    series, with_counts = RULE_SERIES[mode]
+    rule_compliance = {
+        (s.labels["config_rule"], s.labels["compliance"], s.value)
+        for s in samples.get(RULE_COMPLIANCE, [])
+    }
+    assert rule_compliance == series
+    for family in RESOURCE_FAMILIES:
+        assert {s.labels["config_rule"] for s in samples.get(family, [])} == with_counts
+    per_rule = {RULE_COMPLIANCE, *RESOURCE_FAMILIES}
+    assert set(collector.help_texts) == set(COMPLIANCE_HELP) - (
+        per_rule if mode == "none" else set()
+    )
+    counts = {s.labels["compliance"]: s.value for s in samples[RULES]}
+    assert counts == {"COMPLIANT": 1, "NON_COMPLIANT": 1, "INSUFFICIENT_DATA": 1}
+    assert [s.labels["compliance"] for s in samples[COMPLIANCE] if s.value] == ["NON_COMPLIANT"]
+
+
+def test_noncompliant_mode_serves_an_unknown_compliance_value_only_in_the_counts() -> None:
+    found = PackCompliance(rules={"p": [rule("r", "SOMEDAY"), rule("f", "NON_COMPLIANT")]})
+
+    samples = compliance_samples(ACCOUNT, "us-east-1", found, VALUES, "noncompliant")
+
+    assert [(s.labels["config_rule"], s.value) for s in samples[RULE_COMPLIANCE]] == [("f", 1.0)]
+    assert {s.labels["compliance"]: s.value for s in samples[RULES]}["SOMEDAY"] == 1

@@ -5,31 +5,51 @@ unknown states).
 
 from __future__ import annotations
 
+import botocore.session
 import pytest
 from botocore.stub import Stubber
 
 from exporter.aws.accounts import Account
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target
+from exporter.collection import ReadPolicy
 from exporter.collectors.organization import OrganizationCollector
-from exporter.config import Config
+from exporter.config import Config, parse_config
 from exporter.metrics import MEMBER_REASON, MEMBER_STATE, ORG_STATE, SCRAPE_SUCCESS
 from exporter.scrape import Scraper
-from tests.conftest import ACCOUNT, make_account, moto_client, scrape_samples
+from tests.conftest import ACCOUNT, make_account, moto_client, scrape_samples, wait_for
 
 MOTO_ACCOUNT = "123456789012"  # moto's default account
 
 
 def collect(account: Account, timeout: float = 10.0):
-    """One scrape with the organization collector alone."""
+    """What scrapes with the organization collector alone serve once its background read is
+    done: the first scrape starts it and need not wait for it."""
     target = Target(account, "us-east-1")
     config = Config(organization_conformance_packs=True)
     collector = OrganizationCollector(config, target.client.meta.service_model)
     scraper = Scraper([collector], [target], ApiCallCounter())
     try:
-        return scrape_samples(scraper, timeout)
+        return wait_for(
+            lambda: (samples := scrape_samples(scraper, timeout)).get(SCRAPE_SUCCESS) and samples,
+            timeout,
+            "the organization read",
+            interval=0.01,
+        )
     finally:
         scraper.close()
+
+
+def test_read_in_the_background_every_interval() -> None:
+    default = parse_config("organization_conformance_packs: true\n", "c.yml")
+    hourly = parse_config(
+        "organization_conformance_packs: true\norganization_interval_seconds: 3600\n", "c.yml"
+    )
+    model = botocore.session.get_session().get_service_model("config")
+
+    policies = [OrganizationCollector(config, model).policy for config in (default, hourly)]
+
+    assert policies == [ReadPolicy(300.0, background=True), ReadPolicy(3600.0, background=True)]
 
 
 @pytest.mark.integration

@@ -1,7 +1,7 @@
 """exporter/collectors/pipeline.py and pipeline_samples.py with botocore's Stubber (which checks
 every request and answer against the model): recorder pages, service-linked recorders by ARN, a
 region without recorders, every evaluation, unknown values, rule chunks, denied calls, the
-interval, and the rule names shared with the compliance collector.
+interval, the rule names shared with the compliance collector, and each rule_series mode.
 """
 
 from __future__ import annotations
@@ -398,22 +398,46 @@ def test_the_compliance_read_records_the_rules_the_pipeline_then_uses(account, s
     assert by(samples, RULES_EVALUATION, "conformance_pack", "evaluation")[("a", "not_started")]
 
 
-def test_the_rule_series_switch_keeps_only_the_pack_counts(account, stub) -> None:
+# The rules' evaluations; per mode, the failing series and the last-success times served.
+EVALUATIONS = {"a-ok": "ok", "a-eval": "failing_evaluation", "a-never": "never_succeeded"}
+EVALUATIONS["a-new"] = "not_started"
+RULE_SERIES = {
+    "all": (
+        {"a-ok": 0.0, "a-eval": 1.0, "a-never": 1.0, "a-new": 0.0},
+        {"a-ok": T0 + 10, "a-eval": T0 + 10},
+    ),
+    "noncompliant": ({"a-eval": 1.0, "a-never": 1.0}, {"a-eval": T0 + 10}),
+    "none": ({}, {}),
+}
+
+
+@pytest.mark.parametrize("mode", list(RULE_SERIES))
+def test_the_rule_series_modes_keep_the_pack_counts(account, stub, mode) -> None:
     model = account.clients[REGION].meta.service_model
-    collector = PipelineCollector(
-        Config(pipeline=PipelineConfig(rule_series=False)), model, PackRules()
-    )
+    # compliance.rule_series applies to the pipeline even with the compliance collector off.
+    config = Config(compliance=ComplianceConfig(enabled=False, rule_series=mode))
+    collector = PipelineCollector(config, model, PackRules())
     stub_recorders(stub, [])
     stub_delivery(stub, [])
     stub_listed(stub, ["a"])
-    stub_rules(stub, "a", [compliance_rule("a-1")])
-    stub_evaluations(stub, [evaluation("a-1", "failing_evaluation")])
+    stub_rules(stub, "a", [compliance_rule(name) for name in EVALUATIONS])
+    stub_evaluations(stub, [evaluation(name, state) for name, state in EVALUATIONS.items()])
 
     samples = collector.read(Target(account, REGION), Deadline.after(10))
 
-    assert set(collector.help_texts) == set(PIPELINE_HELP) - set(RULE_EVALUATION_FAMILIES)
-    assert not set(samples) & set(RULE_EVALUATION_FAMILIES)
-    assert by(samples, RULES_EVALUATION, "conformance_pack", "evaluation")[("a", "failing")] == 1
+    stub.assert_no_pending_responses()
+    failing, succeeded = RULE_SERIES[mode]
+    assert by(samples, RULE_EVALUATION_FAILING, "config_rule") == {
+        (rule,): value for rule, value in failing.items()
+    }
+    assert by(samples, RULE_EVALUATION_SUCCESS, "config_rule") == {
+        (rule,): value for rule, value in succeeded.items()
+    }
+    off = set(RULE_EVALUATION_FAMILIES) if mode == "none" else set()
+    assert set(collector.help_texts) == set(PIPELINE_HELP) - off
+    assert not set(samples) & off
+    counts = by(samples, RULES_EVALUATION, "evaluation")
+    assert counts == {("ok",): 1, ("failing",): 2, ("not_started",): 1}
 
 
 @pytest.mark.parametrize("denied", [LIST, STATUS, DELIVERY, EVALUATION])

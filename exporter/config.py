@@ -15,6 +15,7 @@ from exporter.config_accounts import (
     read_organization_accounts,
 )
 from exporter.config_aggregators import aggregator_readers, check_aggregators, read_aggregators
+from exporter.config_types import RULE_SERIES, Readers, model_name, read_mapping
 
 # The dataclasses are re-exported: callers know them from this module.
 from exporter.config_types import AccountConfig as AccountConfig
@@ -23,7 +24,6 @@ from exporter.config_types import ComplianceConfig as ComplianceConfig
 from exporter.config_types import Config as Config
 from exporter.config_types import OrganizationAccountsConfig as OrganizationAccountsConfig
 from exporter.config_types import PipelineConfig as PipelineConfig
-from exporter.config_types import Readers, model_name, read_mapping
 
 # REGION_PATTERN is re-exported: the syntax of a region name is checked before its existence.
 from exporter.regions import REGION_PATTERN as REGION_PATTERN
@@ -62,12 +62,12 @@ _COMPLIANCE: Readers = {
     "enabled": ConfigNode.boolean,
     "interval_seconds": lambda node: node.seconds(0, 86400),
     "noncompliant_resources": ConfigNode.boolean,
+    "rule_series": lambda node: node.one_of(RULE_SERIES),
 }
 
 _PIPELINE: Readers = {
     "enabled": ConfigNode.boolean,
     "interval_seconds": lambda node: node.seconds(0, 86400),
-    "rule_series": ConfigNode.boolean,
 }
 
 
@@ -82,6 +82,7 @@ def _config_readers(allow_unknown_regions: bool) -> Readers:
         "accounts": lambda node: read_accounts(node, accounts),
         "min_interval_seconds": lambda node: node.seconds(0, 3600),
         "organization_conformance_packs": ConfigNode.boolean,
+        "organization_interval_seconds": lambda node: node.seconds(0, 86400),
         "conformance_packs": _pack_names,
         "export_status_reason": ConfigNode.boolean,
         "concurrency": lambda node: node.integer(1, 256),

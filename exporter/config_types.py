@@ -9,7 +9,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import botocore.session
 
@@ -34,18 +34,27 @@ class AccountConfig:
         return self.role_arn.split(":")[4] if self.role_arn else ""
 
 
+# Which per-rule series are served: the series of every rule grow with the rules (up to
+# 1,000 a region), so large estates can keep only the failing ones, or none.
+RuleSeries = Literal["all", "noncompliant", "none"]
+RULE_SERIES: tuple[RuleSeries, ...] = get_args(RuleSeries)
+
+
 @dataclass(frozen=True)
 class ComplianceConfig:
     """Per-rule compliance: on by default, re-read from AWS at most every `interval_seconds`.
 
     The compliance calls cost more than the status ones, so by default they are not repeated
     on every scrape (0 does repeat them); the resource counts cost one more call per 25
-    non-compliant rules and a series per rule, so they are opt-in.
+    non-compliant rules and a series per rule, so they are opt-in. `rule_series` sets the
+    per-rule series of both compliance and the pipeline (`none` drops the resource counts
+    too); the per-pack counts and verdicts stay in every mode.
     """
 
     enabled: bool = True
     interval_seconds: float = 300.0
     noncompliant_resources: bool = False
+    rule_series: RuleSeries = "all"
 
 
 @dataclass(frozen=True)
@@ -53,13 +62,11 @@ class PipelineConfig:
     """The Config pipeline under the packs (recorders, delivery, rule evaluation): on by
     default, read at most every `interval_seconds` like compliance, since it changes as slowly.
 
-    `rule_series` off drops the two per-rule families, whose series grow with the rules; the
-    per-pack counts stay.
+    Its per-rule series follow `compliance.rule_series`.
     """
 
     enabled: bool = True
     interval_seconds: float = 300.0
-    rule_series: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,8 @@ class Config:
     # Floods of unauthenticated /metrics or /probe requests read AWS once per target per 5 s.
     min_interval_seconds: float = 5.0
     organization_conformance_packs: bool = False
+    # Organization pack deployments change over minutes and a read costs a call per pack.
+    organization_interval_seconds: float = 300.0
     conformance_packs: tuple[str, ...] = ()
     export_status_reason: bool = True
     concurrency: int = 64

@@ -38,6 +38,7 @@ from exporter.simulator import (
     SourceStatus,
     demo_scenario,
 )
+from exporter.simulator.organization import OrganizationPack
 from tests.conftest import make_account, make_scraper, scrape_samples, wait_for
 from tests.conftest import run_tool as run_promtool
 from tests.test_alerts import (
@@ -121,20 +122,22 @@ AGGREGATOR_SOURCES = {
         "FAILED", error_code="AccessDeniedException", error_message="not authorized"
     ),
 }
+# The reason an organization pack whose deployment failed in a member gets in the estate.
+ORGANIZATION_ERROR = ("OrganizationConformancePackFailure", "1 member account failed")
 # Every option that adds series, on: the dashboard must show whatever the exporter can export.
 EXPORTER_SETTINGS: dict[str, Any] = {
     "organization_conformance_packs": True,
     "export_status_reason": True,
     "compliance": ComplianceConfig(noncompliant_resources=True),
-    "pipeline": PipelineConfig(rule_series=True),
+    "pipeline": PipelineConfig(),
     "aggregators": (DEMO_AGGREGATOR,),
 }
 COLLECTORS = frozenset({"status", "organization", "compliance", "pipeline", "aggregator"})
-# Collectors that read in the background: the first scrapes may not serve every region yet.
+# Collectors that read every target in the background: the first scrapes may not serve every
+# region yet (organization reads one target in the background: COLLECTORS waits for it).
 BACKGROUND_COLLECTORS = frozenset({"compliance", "pipeline"})
-# Organization packs have no panels yet: their families are left out of the coverage check
-# (their collector's self-metrics are not: they are shown per collector).
-NOT_ON_THE_DASHBOARD = frozenset(metrics.ORGANIZATION_HELP)
+# Families the dashboard need not show; every family the exporter serves is on it.
+NOT_ON_THE_DASHBOARD: frozenset[str] = frozenset()
 # Self-metrics: one series per (collector, account, region); panels must tell collectors apart.
 SELF_METRICS = frozenset({metrics.SCRAPE_SUCCESS, metrics.SCRAPE_DURATION, metrics.LAST_SUCCESS})
 # Values a test substitutes for Grafana's own interval variables.
@@ -300,14 +303,28 @@ def selectors(expr: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
 
 
 def demo_with_aggregator(now: float) -> Scenario:
-    """The demo estate, with DEMO_AGGREGATOR and its AGGREGATOR_SOURCES."""
+    """The demo estate, with DEMO_AGGREGATOR and its AGGREGATOR_SOURCES, and ORGANIZATION_PACKS
+    where the organization collector reads (the first region)."""
     aggregator = SimulatedAggregator(
         DEMO_AGGREGATOR.name, tuple(AGGREGATOR_SOURCES), statuses=AGGREGATOR_SOURCES
     )
+    demo = demo_scenario(now)
     return replace(
-        demo_scenario(now),
+        demo,
         aggregators={(DEFAULT_ACCOUNT, DEMO_AGGREGATOR.region): [aggregator]},
+        organization_packs={(DEFAULT_ACCOUNT, DEMO_REGIONS[0]): organization_packs(demo)},
     )
+
+
+def organization_packs(demo: Scenario) -> list[OrganizationPack]:
+    """The demo's eu-west-1 organization packs (a member whose deployment failed, with its
+    reason), each failed pack given a reason of its own: every organization family served."""
+    return [
+        replace(pack, error_code=ORGANIZATION_ERROR[0], error_message=ORGANIZATION_ERROR[1])
+        if pack.status.endswith("_FAILED")
+        else pack
+        for pack in demo.organization_packs[(DEFAULT_ACCOUNT, DEMO_REGIONS[1])]
+    ]
 
 
 def model_enum(shape: str) -> tuple[str, ...]:

@@ -335,9 +335,10 @@ def recorded_scrape() -> list[Any]:
         # The collectors share each region's client, and Stubber answers in the order it was
         # given: each collector reads alone first, then one scrape serves what they read.
         scraper.collect(Deadline.after(10), only={"status"})
-        scraper.collect(Deadline.after(10), only={"organization"})
-        # The pipeline reads after compliance, taking the rule names it recorded.
-        for collector, targets in (("compliance", 2), ("pipeline", 2), ("aggregator", 1)):
+        # The background collectors, one at a time: the pipeline reads after compliance,
+        # taking the rule names it recorded.
+        background = (("organization", 1), ("compliance", 2), ("pipeline", 2), ("aggregator", 1))
+        for collector, targets in background:
             wait_for(
                 functools.partial(served, scraper, collector, targets),
                 10,

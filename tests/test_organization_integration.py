@@ -6,7 +6,7 @@ background every `organization_interval_seconds`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -76,7 +76,12 @@ def simulator() -> Iterator[ConfigSimulator]:
         yield sim
 
 
-def start(simulator: ConfigSimulator, factory, tmp_path: Path, interval: float) -> ExporterProcess:
+def start(
+    simulator: ConfigSimulator,
+    factory: Callable[..., ExporterProcess],
+    tmp_path: Path,
+    interval: float,
+) -> ExporterProcess:
     """The exporter with the organization collector on, reading every `interval` seconds."""
     config = tmp_path / "config.yml"
     config.write_text(

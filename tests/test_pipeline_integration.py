@@ -1,7 +1,8 @@
 """The pipeline collector and the aggregator-source read as a user runs them: the exporter process
 started from a config file against the simulator over real HTTP. Every family, a service-linked
 recorder, a region without one, the fewest calls, a denied pipeline read that leaves status and
-compliance alone; and moto's recorder status through the same parsing.
+compliance alone, the per-rule series of each `compliance.rule_series` mode; and moto's
+recorder status through the same parsing.
 """
 
 from __future__ import annotations
@@ -227,6 +228,43 @@ def test_every_family_with_the_fewest_calls(
     sources_operation = "DescribeConfigurationAggregatorSourcesStatus"
     assert simulator.calls(sources_operation) == math.ceil(len(SOURCES) / 100)
     assert of(again, RULES_EVALUATION, "region", "conformance_pack", "evaluation") == evaluations
+
+
+@pytest.mark.parametrize("mode", ["all", "noncompliant", "none"])
+def test_the_per_rule_series_follow_compliance_rule_series(
+    simulator, exporter_factory, tmp_path, mode
+) -> None:
+    process = start(simulator, exporter_factory, tmp_path, f"compliance: {{rule_series: {mode}}}\n")
+
+    samples = scrape_until_read(process, ("status", "compliance", "pipeline", "aggregator"))
+    text = process.scrape()
+
+    def rules(name: str) -> dict[tuple[str, str], float]:
+        return {
+            (lb["region"], lb["config_rule"].rsplit("-conformance-pack-", 1)[0]): v
+            for lb, v in samples.get(name, [])
+        }
+
+    failing = {
+        (region, rule): 1.0 for region in REGIONS for rule in ("bad-evaluation", "bad-invocation")
+    }
+    if mode == "all":
+        assert {key for key, v in rules(RULE_EVALUATION_FAILING).items() if v} == set(failing)
+        assert len(samples[RULE_EVALUATION_FAILING]) == 2 * RULE_COUNT
+        assert len(samples[RULE_EVALUATION_SUCCESS]) == 2 * (RULE_COUNT - 1)  # not for "new"
+    elif mode == "noncompliant":  # the failing rules alone, with their last success
+        assert rules(RULE_EVALUATION_FAILING) == failing
+        assert set(rules(RULE_EVALUATION_SUCCESS)) == set(failing)
+    else:
+        for name in (RULE_EVALUATION_FAILING, RULE_EVALUATION_SUCCESS):
+            assert name not in samples
+            assert f"# HELP {name} " not in text
+    # The counts per pack count every rule in every mode.
+    evaluations = of(samples, RULES_EVALUATION, "region", "conformance_pack", "evaluation")
+    for region in REGIONS:
+        assert evaluations[(region, "broken", "ok")] == 26
+        assert evaluations[(region, "broken", "failing")] == 2
+        assert evaluations[(region, "broken", "not_started")] == 1
 
 
 @pytest.mark.parametrize(

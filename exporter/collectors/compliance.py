@@ -7,9 +7,13 @@ packs are those DescribeConformancePackStatus lists, as the status collector rea
 new pack may have no score yet, and still has a verdict and rules). For N packs, R of whose
 rules are non-compliant, in a region with S scored packs: ceil(N/20) status calls, ceil(S/20)
 score calls (none without packs), ceil(N/5) summary calls, one rule call per pack (more past
-1,000 rules) and, with `noncompliant_resources`, ceil(R/25) resource-count calls; every size
-is the installed botocore model's. The calls of one target are made one after the other, so
-a target never has more than one compliance call in flight beside its status read.
+1,000 rules) and, with `noncompliant_resources`, ceil(R/25) resource-count calls (none with
+`rule_series: none`, which serves no per-rule series); every size is the installed botocore
+model's. The calls of one target are made one after the other, so a target never has more
+than one compliance call in flight beside its status read.
+
+`compliance.rule_series` bounds the per-rule series: `all` a state set per rule, `noncompliant`
+one series per NON_COMPLIANT rule (its resource counts too), `none` no per-rule series.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from exporter.aws.pages import each_or_alone, input_max, read_all_pages, read_to
 from exporter.aws.targets import Target
 from exporter.collection import ReadPolicy
 from exporter.config import Config
+from exporter.config_types import RuleSeries
 from exporter.deadline import Deadline
 from exporter.metrics import (
     CAP_EXCEEDED,
@@ -153,10 +158,28 @@ def _ratio(score: str) -> float | None:
     return float(percent / 100) if percent.is_finite() else None
 
 
+def _rule_compliance(
+    labels: Mapping[str, str], current: str, values: Sequence[str], rule_series: RuleSeries
+) -> list[Sample]:
+    """One rule's compliance: a state set for `all`, the 1 alone of a NON_COMPLIANT rule for
+    `noncompliant` (what alerts and failing-rule tables read), nothing for `none`."""
+    if rule_series == "all":
+        return one_hot(RULE_COMPLIANCE, labels, "compliance", current, values)
+    if rule_series == "noncompliant" and current == "NON_COMPLIANT":
+        return [Sample(RULE_COMPLIANCE, {**labels, "compliance": current}, 1.0)]
+    return []
+
+
 def compliance_samples(
-    account_id: str, region: str, found: PackCompliance, values: Sequence[str]
+    account_id: str,
+    region: str,
+    found: PackCompliance,
+    values: Sequence[str],
+    rule_series: RuleSeries = "all",
 ) -> dict[str, list[Sample]]:
-    """Samples for one target's packs; `values` are the model's compliance types."""
+    """Samples for one target's packs; `values` are the model's compliance types. The
+    per-rule families follow `rule_series`; the resource counts are per rule, so `none`
+    drops them."""
     samples: dict[str, list[Sample]] = {name: [] for name in COMPLIANCE_HELP}
     target = {"account_id": account_id, "region": region}
     for score in sorted(found.scores, key=lambda s: str(s["ConformancePackName"])):
@@ -180,9 +203,11 @@ def compliance_samples(
             samples[RULES].append(Sample(RULES, {**labels, "compliance": value}, tally[value]))
         for rule in rules:
             rule_labels = {**labels, "config_rule": rule["ConfigRuleName"]}
-            samples[RULE_COMPLIANCE] += one_hot(
-                RULE_COMPLIANCE, rule_labels, "compliance", rule["ComplianceType"], values
+            samples[RULE_COMPLIANCE] += _rule_compliance(
+                rule_labels, str(rule["ComplianceType"]), values, rule_series
             )
+            if rule_series == "none":
+                continue
             count = (found.resource_counts or {}).get(rule["ConfigRuleName"])
             contributors = (count or {}).get("ComplianceContributorCount")
             if contributors is not None:
@@ -216,11 +241,14 @@ class ComplianceCollector:
         self.values = tuple(service_model.shape_for("ConformancePackComplianceType").enum)
         self._pack_names = config.conformance_packs
         self._pack_rules = pack_rules
-        self._count_resources = config.compliance.noncompliant_resources
+        self._rule_series = config.compliance.rule_series
+        per_rule = self._rule_series != "none"
+        self._count_resources = config.compliance.noncompliant_resources and per_rule
         self.help_texts: Mapping[str, str] = {
             name: text
             for name, text in COMPLIANCE_HELP.items()
-            if self._count_resources or name not in RESOURCE_FAMILIES
+            if (self._count_resources or name not in RESOURCE_FAMILIES)
+            and (per_rule or name != RULE_COMPLIANCE)
         }
         self.policy = ReadPolicy(config.compliance.interval_seconds, background=True)
 
@@ -247,4 +275,4 @@ class ComplianceCollector:
                 },
             )
         account_id = target.account.resolve_account_id()
-        return compliance_samples(account_id, target.region, found, self.values)
+        return compliance_samples(account_id, target.region, found, self.values, self._rule_series)

@@ -9,7 +9,8 @@ for the customer managed recorder only), one DescribeDeliveryChannelStatus, and
 ceil(rules/25) DescribeConfigRuleEvaluationStatus calls over the packs' rules. The rule names
 come from the compliance collector's last read of the target (exporter/pack_rules.py); where
 compliance is off or has not read the target yet, from the pack listing and one
-DescribeConformancePackCompliance per pack (more past 1,000 rules).
+DescribeConformancePackCompliance per pack (more past 1,000 rules). The per-rule families
+follow `compliance.rule_series`, even with compliance off: every rule, the failing ones, or none.
 
 Example exposition::
 
@@ -135,11 +136,11 @@ class PipelineCollector:
         self.values = PipelineValues.of(service_model)
         self._pack_names = config.conformance_packs
         self._pack_rules = pack_rules
-        self._rule_series = config.pipeline.rule_series
+        self._rule_series = config.compliance.rule_series
         self.help_texts: Mapping[str, str] = {
             name: text
             for name, text in PIPELINE_HELP.items()
-            if self._rule_series or name not in RULE_EVALUATION_FAMILIES
+            if self._rule_series != "none" or name not in RULE_EVALUATION_FAMILIES
         }
         self.policy = ReadPolicy(config.pipeline.interval_seconds, background=True)
 
@@ -159,5 +160,4 @@ class PipelineCollector:
         known = self._pack_rules.of(target)
         found = fetch_pipeline(target.client, known, self._pack_names, deadline)
         account_id = target.account.resolve_account_id()
-        samples = pipeline_samples(account_id, target.region, found, self.values)
-        return {name: found for name, found in samples.items() if name in self.help_texts}
+        return pipeline_samples(account_id, target.region, found, self.values, self._rule_series)

@@ -1,7 +1,9 @@
 """The pipeline collector's samples: recorders, delivery channels and rule evaluation from what
 AWS answered (exporter/collectors/pipeline.py reads it), so they are tested without AWS.
 
-`failing` and `not_started` are judged here, from the times AWS reports per rule.
+`failing` and `not_started` are judged here, from the times AWS reports per rule. The per-rule
+families follow `compliance.rule_series`: every rule for `all`, the failing rules alone for
+`noncompliant`, none for `none`; the per-pack counts always count every rule.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from prometheus_client.samples import Sample
 
+from exporter.config_types import RuleSeries
 from exporter.metrics import (
     DELIVERY_STATUS,
     DELIVERY_SUCCESS,
@@ -141,10 +144,11 @@ def _delivery_samples(
     return samples
 
 
-def _evaluation_samples(target: Mapping[str, str], found: Pipeline) -> dict[str, list[Sample]]:
-    samples: dict[str, list[Sample]] = {
-        name: [] for name in (RULES_EVALUATION, *RULE_EVALUATION_FAMILIES)
-    }
+def _evaluation_samples(
+    target: Mapping[str, str], found: Pipeline, rule_series: RuleSeries
+) -> dict[str, list[Sample]]:
+    per_rule = () if rule_series == "none" else RULE_EVALUATION_FAMILIES
+    samples: dict[str, list[Sample]] = {name: [] for name in (RULES_EVALUATION, *per_rule)}
     for pack in sorted(found.pack_rules):
         labels = {**target, "conformance_pack": pack}
         tally: Counter[str] = Counter()
@@ -154,6 +158,8 @@ def _evaluation_samples(target: Mapping[str, str], found: Pipeline) -> dict[str,
                 continue  # deleted since the pack listed it
             evaluation = evaluation_of(status)
             tally[evaluation] += 1
+            if not per_rule or (rule_series == "noncompliant" and evaluation != "failing"):
+                continue
             rule_labels = {**labels, "config_rule": rule}
             failing = float(evaluation == "failing")
             samples[RULE_EVALUATION_FAILING].append(
@@ -172,12 +178,16 @@ def _evaluation_samples(target: Mapping[str, str], found: Pipeline) -> dict[str,
 
 
 def pipeline_samples(
-    account_id: str, region: str, found: Pipeline, values: PipelineValues
+    account_id: str,
+    region: str,
+    found: Pipeline,
+    values: PipelineValues,
+    rule_series: RuleSeries = "all",
 ) -> dict[str, list[Sample]]:
     """Samples for one target's pipeline; a status the model doesn't know is still exported."""
     target = {"account_id": account_id, "region": region}
     return {
         **_recorder_samples(target, found, values),
         **_delivery_samples(target, found, values),
-        **_evaluation_samples(target, found),
+        **_evaluation_samples(target, found, rule_series),
     }

@@ -27,6 +27,7 @@ from tests.e2e.conftest import JOB, PrometheusServer
 from tests.test_dashboard import (
     AGGREGATOR_SOURCES,
     DEMO_AGGREGATOR,
+    ORGANIZATION_ERROR,
     demo_with_aggregator,
     load_dashboard,
     panel_targets,
@@ -55,12 +56,28 @@ EMPTY_IN_DEMO = {
 # Queries without data in the one-each scenario only: it selects eu-west-1's failed pack,
 # and the demo's one rule failing to evaluate is in FAILING_EVALUATION_PACK, in us-east-1.
 EMPTY_FOR_ONE_PACK = {("Rules failing to evaluate", "A"), ("Rules failing to evaluate", "B")}
+# Organization packs are read in us-east-1 only (the first target), and member pack names
+# (OrgConformsPack-…) are none of the packs a scenario picks.
+MEMBER_QUERIES = {
+    ("Member accounts by state", "A"),
+    ("Failed organization pack members", "A"),
+    ("Failed organization pack members", "B"),
+}
+ORGANIZATION_QUERIES = {
+    ("Organization conformance packs", "A"),
+    ("Organization conformance packs", "B"),
+}
+EMPTY_WHEN_PACKS_PICKED = {
+    "one-each": EMPTY_FOR_ONE_PACK | MEMBER_QUERIES | ORGANIZATION_QUERIES,
+    "several": MEMBER_QUERIES,
+}
 # Seconds between two pipeline reads: short enough to see the demo's recorder stop
 # RECORDER_STOPS_AFTER seconds in, long enough not to read ~1,000 rules' evaluation a second.
 PIPELINE_INTERVAL = 10
 EXPORTER_CONFIG = f"""\
 regions: [{", ".join(DEMO_REGIONS)}]
 pipeline: {{interval_seconds: {PIPELINE_INTERVAL}}}
+organization_conformance_packs: true
 aggregators:
   - name: {DEMO_AGGREGATOR.name}
     region: {DEMO_AGGREGATOR.region}
@@ -154,7 +171,7 @@ def test_every_panel_query_runs_and_has_data(prometheus):
         values = values_for(scenario)
         where = f"{panel['title']}/{target['refId']} ({scenario})"
         expr = render(target["expr"], values)
-        where_empty = EMPTY_IN_DEMO | (EMPTY_FOR_ONE_PACK if scenario == "one-each" else set())
+        where_empty = EMPTY_IN_DEMO | EMPTY_WHEN_PACKS_PICKED.get(scenario, set())
         expect_data = (panel["title"], target["refId"]) not in where_empty
         try:
             if expect_data:
@@ -438,3 +455,37 @@ def test_the_demo_recorder_that_stops_counts_as_not_recording(prometheus):
         prometheus.query(target_expr("Recording over time", "A")), "region", "recorder"
     )
     assert timeline == recording
+
+
+def test_organization_panels_match_the_estate(prometheus):
+    """Members by state, the failed member with its reason and runbook, each organization
+    pack with its state, as the estate has them."""
+    packs = demo_with_aggregator(time.time()).organization_packs[(ACCOUNT, DEMO_REGIONS[0])]
+    members = [member for pack in packs for member in pack.members]
+    by_state = by_labels(prometheus.query(target_expr("Member accounts by state", "A")), "state")
+    failed = labels(prometheus.query(target_expr("Failed organization pack members", "A")))
+    changed = prometheus.query(target_expr("Failed organization pack members", "B"))
+    states = labels(prometheus.query(target_expr("Organization conformance packs", "A")))
+
+    assert by_state == {
+        (state,): float(sum(1 for member in members if member.status == state))
+        for state in {member.status for member in members}
+    }
+    [member] = [member for member in members if member.status.endswith("_FAILED")]
+    [row] = failed
+    assert (row["member_account_id"], row["state"], row["error_code"]) == (
+        member.account,
+        member.status,
+        member.error_code,
+    )
+    assert row["reason"] == member.error_message
+    assert row["runbook"] == "organizationconformancepackmemberfailed"
+    # In ms; the estate's clock started with the module's exporter, up to minutes before.
+    [changed_ms] = [value(series) for series in changed]
+    assert changed_ms == pytest.approx(member.updated_at * 1000, abs=300_000)
+    assert {(row["organization_conformance_pack"], row["state"]) for row in states} == {
+        (pack.name, pack.status) for pack in packs
+    }
+    assert {row.get("reason") for row in states if row["state"].endswith("_FAILED")} == {
+        ORGANIZATION_ERROR[1]
+    }

@@ -47,9 +47,11 @@ class AccountDiscovery:
         apply: Callable[[Sequence[Target]], None],
         partition: str,
         concurrency: int = 64,
+        forget: Callable[[set[Account]], None] = lambda _: None,
     ) -> None:
         """`account` holds the base credentials: it lists the accounts, and is read itself
-        when listed. `configured` are the targets of `accounts`; `apply` takes each new list.
+        when listed. `configured` are the targets of `accounts`; `apply` takes each new list,
+        then `forget` the accounts that left it (their state kept elsewhere, call counts).
         New accounts are warmed up `concurrency` at a time before they are applied."""
         self.account = account
         self._settings = settings
@@ -58,6 +60,7 @@ class AccountDiscovery:
         self._apply = apply
         self._partition = partition
         self._concurrency = concurrency
+        self._forget = forget
         self._discovered: dict[str, Account] = {}
         self._organizations: Any = None  # made on first use, like the accounts' clients
         self._last: tuple[Reading, float | None] | None = None  # and the last success's time
@@ -142,6 +145,9 @@ class AccountDiscovery:
                 "accounts discovered",
                 extra={"accounts": len(discovered), "added": len(added), "removed": len(removed)},
             )
+        gone = {self._discovered[i] for i in removed} - {*discovered.values(), self.account}
+        if gone:
+            self._forget(gone)
         self._discovered = discovered
         elapsed = time.monotonic() - started
         self._last = (
@@ -230,4 +236,5 @@ def build_discovery(
         apply,
         sessions.partition(regions[0]),
         config.concurrency,
+        counter.forget,
     )

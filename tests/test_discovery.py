@@ -13,9 +13,11 @@ import pytest
 from botocore.stub import Stubber
 
 from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.packs import fetch_pack_statuses
 from exporter.aws.targets import Target, build_targets
 from exporter.collectors import IAM_ACTIONS
 from exporter.config import AccountConfig, Config, OrganizationAccountsConfig
+from exporter.deadline import Deadline
 from exporter.discovery import AccountDiscovery, build_discovery
 from exporter.simulator import ConfigSimulator
 from tests.conftest import ACCOUNT, fake_credentials_sessions, wait_for
@@ -49,7 +51,7 @@ class Discovery:
     def __init__(self, config: Config, simulator: ConfigSimulator) -> None:
         """Members' roles are assumed through `simulator` when they are warmed up."""
         sessions = fake_credentials_sessions(simulator.url)
-        counter = ApiCallCounter()
+        counter = self.counter = ApiCallCounter()
         self.initial = build_targets(config, sessions, counter, IAM_ACTIONS, ())
         self.applied: list[list[Target]] = []
         built = build_discovery(
@@ -212,6 +214,25 @@ def test_a_closed_account_stops_and_a_new_one_starts_the_rest_are_kept(make, sim
     assert sorted(assumed) == [MEMBER_A, MEMBER_B, MEMBER_C], "each new account warmed once"
     assert third == second, "an unchanged account keeps its credentials and clients"
     assert second[ACCOUNT] is first[ACCOUNT]
+
+
+def test_the_call_counts_of_closed_accounts_are_dropped(make) -> None:
+    """The counter would otherwise keep every account ever discovered, for good."""
+    found = make()
+    found.identity()
+    found.answer([listed(ACCOUNT), listed(MEMBER_A), listed(MEMBER_B)])
+    found.answer([listed(ACCOUNT), listed(MEMBER_A, "SUSPENDED"), listed(MEMBER_C)])
+
+    assert found.discovery.refresh()
+    first = {t.account.account_id: t.account for t in found.applied[-1]}
+    for account in first.values():
+        fetch_pack_statuses(account.clients["us-east-1"], (), Deadline.after(10))
+    assert found.discovery.refresh()
+
+    owners = {owner for owner, *_ in found.counter._counts}  # what it holds, served or not
+    assert first[MEMBER_A] not in owners
+    assert first[MEMBER_B] not in owners
+    assert first[ACCOUNT] in owners, "the base account's counts stay"
 
 
 def test_a_failed_listing_keeps_the_last_list_and_reports_it(make, caplog) -> None:

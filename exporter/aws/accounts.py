@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from time import monotonic
 from typing import Any, Literal
 
 import boto3
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 CONFIGURED = "config"
 DISCOVERED = "organization"
 SOURCES = (CONFIGURED, DISCOVERED)
+# How long `/probe` and `/sd` wait before asking STS again for an id it failed to tell: a
+# probe of an id no account has asks every account whose id is unknown, at every request.
+ID_RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,6 @@ class _Clients:
 
     session: boto3.Session
     config: dict[str, Any]
-    sts: Any
 
 
 class Account:
@@ -58,10 +61,12 @@ class Account:
         self._sessions = sessions
         self._config = account
         self._id_lock = threading.Lock()
+        self._id_failed_at: float | None = None
         self._counter = counter
         self._allowed_actions = allowed_actions
         self._connected: _Clients | None = None
-        self._connect_lock = threading.Lock()
+        self._sts: Any = None
+        self._connect_lock = threading.RLock()
 
     def _fit(self, client: Any, owner: Owner | None = None) -> None:
         fit_client(client, owner or self, self._counter, self._allowed_actions)
@@ -87,7 +92,7 @@ class Account:
             self._config, self.regions[0], self._fit, self._client_config
         )
         clients = {region: self._client(session, "config", region) for region in self.regions}
-        return _Clients(session, clients, self._client(session, "sts", self.regions[0]))
+        return _Clients(session, clients)
 
     def _clients(self) -> _Clients:
         """Sessions and clients are made on first use (the warm-up's, at start, in the
@@ -108,8 +113,15 @@ class Account:
 
     @property
     def sts_client(self) -> Any:
-        """The account's STS client, in its first region."""
-        return self._clients().sts
+        """The account's STS client, in its first region, made on first use: most accounts
+        learn their id from an ARN and never need one."""
+        sts = self._sts
+        if sts is not None:
+            return sts
+        with self._connect_lock:
+            if self._sts is None:
+                self._sts = self._client(self._clients().session, "sts", self.regions[0])
+            return self._sts
 
     def client_for(self, service: Literal["sts", "organizations"], owner: Owner) -> Any:
         """A new client with this account's credentials, in its first region, whose calls
@@ -140,19 +152,25 @@ class Account:
         """Whether the account is read through a role, whose refresh logs its own failures."""
         return bool(self._config.role_arn)
 
-    def resolve_account_id(self, sts: Any = None) -> str:
+    def resolve_account_id(self, sts: Any = None, retry_seconds: float = 0.0) -> str:
         """The account id, asking STS once if no ARN told it yet; '' when it can't be learned.
+        After a failure STS is asked again once `retry_seconds` have passed (a scrape: on
+        the next call; `/probe` and `/sd`: `ID_RETRY_SECONDS`).
 
         `sts` is another job's client of this account (see `client_for`), default its own.
         """
         if self.account_id is not None:
             return self.account_id
         with self._id_lock:
-            if self.account_id is None:
+            failed_at = self._id_failed_at
+            if self.account_id is None and (
+                failed_at is None or monotonic() - failed_at >= retry_seconds
+            ):
                 try:
                     identity = (sts or self.sts_client).get_caller_identity()
                     self.account_id = str(identity["Account"])
                 except Exception as error:  # any failure: serve with account_id="" and retry
+                    self._id_failed_at = monotonic()
                     code = "invalid_response" if isinstance(error, KeyError) else error_code(error)
                     log.warning("cannot learn the account id", extra={"error_code": code})
         return self.account_id or ""

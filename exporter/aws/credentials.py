@@ -18,6 +18,7 @@ import botocore.session
 import botocore.utils
 
 from exporter import __version__
+from exporter.aws.client_classes import register_needed_handlers, share_client_classes
 from exporter.aws.errors import assume_role_hint, error_code
 from exporter.aws.hooks import inherit_deadline
 from exporter.config import AccountConfig, Config
@@ -143,7 +144,9 @@ class Sessions:
     """botocore sessions, one per set of credentials, all sharing one model loader.
 
     A session of its own costs ~10 MB and ~160 ms; with the loader shared, an account costs
-    a fraction of a megabyte. `base` holds the default credential chain (IRSA included).
+    a fraction of a megabyte, and less with every session's clients sharing one class per
+    service and a role's session holding only the handlers its clients use. `base` holds the
+    default credential chain (IRSA included).
     """
 
     def __init__(
@@ -154,6 +157,7 @@ class Sessions:
     ) -> None:
         """`now` replaces botocore's clock for credential expiry (tests move it forward)."""
         self.base = _fast_timestamps(base or botocore.session.get_session())
+        share_client_classes(self.base)
         self.endpoint_url = endpoint_url
         self._now = now or _utc_now
         _quiet_botocore_refresh_warning()
@@ -210,8 +214,15 @@ class Sessions:
         return boto3.Session(botocore_session=core)
 
     def _new(self, profile: str | None = None) -> botocore.session.Session:
-        core = botocore.session.Session(profile=profile)
+        """A session on the shared loader; a profile's keeps every built-in handler, as its
+        credentials may need other services' clients (SSO)."""
+        if profile:
+            core = botocore.session.Session(profile=profile)
+        else:
+            core = botocore.session.Session(include_builtin_handlers=False)
+            register_needed_handlers(core)
         core.register_component("data_loader", self.base.get_component("data_loader"))
+        share_client_classes(core)
         return _fast_timestamps(core)
 
     def _assumed_role(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from typing import Any, Protocol
 
 import botocore.exceptions
@@ -193,6 +193,13 @@ class ApiCallCounter:
     def _add(self, owner: Owner, region: str, operation: str, outcome: str) -> None:
         with self._lock:
             self._counts[(owner, region, operation, outcome)] += 1
+
+    def forget(self, owners: Set[Owner]) -> None:
+        """Drop the counts of `owners`: accounts that discovery no longer lists, whose series
+        go with them rather than being kept for the life of the process."""
+        with self._lock:
+            for key in [key for key in self._counts if key[0] in owners]:
+                del self._counts[key]
 
     def samples(
         self, selected: Callable[[Owner, str], bool] | None = None

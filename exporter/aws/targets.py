@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.aws.accounts import CONFIGURED, DISCOVERED, Account
+from exporter.aws.accounts import CONFIGURED, DISCOVERED, ID_RETRY_SECONDS, Account
 from exporter.aws.credentials import Sessions
 from exporter.aws.hooks import ApiCallCounter
 from exporter.config import AccountConfig, Config
@@ -110,8 +110,13 @@ def select_targets(targets: Sequence[Target], account: str, region: str = "") ->
     chosen = [t for t in targets if account in (t.account.account_id, t.account.name)]
     if not chosen and any(target.account.account_id is None for target in targets):
         # Profile and default-chain accounts learn their id from their first read; ask
-        # STS now (once per account, ever) rather than turn away a valid id.
-        chosen = [t for t in targets if t.account.resolve_account_id() == account]
+        # STS now (once per account, or once a minute while it fails) rather than turn
+        # away a valid id.
+        chosen = [
+            target
+            for target in targets
+            if target.account.resolve_account_id(retry_seconds=ID_RETRY_SECONDS) == account
+        ]
     if not chosen:
         known = sorted({t.account.name or t.account.account_id or "" for t in targets})
         raise UnknownTargetError(f"unknown account {account!r}; configured: {known}")
@@ -127,13 +132,15 @@ def discovery_labels(targets: Sequence[Target]) -> list[dict[str, str]]:
     """One label set per target for `/sd`: the `/probe` parameters and the target's labels.
 
     The account parameter is the account's id when known, else its name, else the id STS
-    tells (once per account, ever); `account_id` is left out until the id is known, rather
-    than ask STS for a named account on every discovery.
+    tells (once per account, or once a minute while it fails); `account_id` is left out
+    until the id is known, rather than ask STS for a named account on every discovery.
     """
     discovered = []
     for target in targets:
         account = target.account
-        account_id = account.account_id or ("" if account.name else account.resolve_account_id())
+        account_id = account.account_id or (
+            "" if account.name else account.resolve_account_id(retry_seconds=ID_RETRY_SECONDS)
+        )
         labels = {
             "__param_account": account_id or account.name,
             "__param_region": target.region,

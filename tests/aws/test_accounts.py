@@ -16,7 +16,8 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from exporter.aws.accounts import Account
+from exporter.aws import accounts
+from exporter.aws.accounts import ID_RETRY_SECONDS, Account
 from exporter.aws.credentials import client_config
 from exporter.aws.hooks import ApiCallCounter, deadline_argument
 from exporter.aws.targets import UnknownTargetError, build_targets, select_targets
@@ -27,7 +28,7 @@ from exporter.metrics import SCRAPE_SUCCESS
 from exporter.scrape import Scraper
 from exporter.simulator import ConfigSimulator, Fault, Scenario, SimulatedPack
 from tests.aws.conftest import make_account
-from tests.conftest import ACCOUNT, fake_credentials_sessions, scrape_samples, wait_for
+from tests.conftest import ACCOUNT, aws_env, fake_credentials_sessions, scrape_samples, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -390,3 +391,30 @@ def test_a_900_second_session_is_assumed_once_until_its_last_third(
 
     assert before_window == 1
     assert len(simulator.assume_role_calls) == 2
+
+
+def test_a_failed_account_id_is_asked_again_after_the_retry_interval(simulator, monkeypatch):
+    account = make_account(simulator, ApiCallCounter(), total_max_attempts=1)
+    simulator.add_fault(Fault(kind="access_denied", service="sts", count=1))
+    now = [1000.0]
+    monkeypatch.setattr(accounts, "monotonic", lambda: now[0])
+
+    assert account.resolve_account_id(retry_seconds=ID_RETRY_SECONDS) == ""
+    assert account.resolve_account_id(retry_seconds=ID_RETRY_SECONDS) == ""
+    assert simulator.calls(operation="GetCallerIdentity") == 1
+    now[0] += ID_RETRY_SECONDS
+    assert account.resolve_account_id(retry_seconds=ID_RETRY_SECONDS) == ACCOUNT
+    assert simulator.calls(operation="GetCallerIdentity") == 2
+
+
+def test_probes_of_unknown_ids_ask_sts_at_most_once_a_minute(exporter_factory) -> None:
+    """The exporter process, its default account's id unknown (no packs, no ARN) and STS
+    failing: a loop of /probe requests for an id no account has."""
+    with ConfigSimulator(Scenario({})) as empty:
+        empty.add_fault(Fault(kind="access_denied", service="sts"))
+        process = exporter_factory([], aws_env(empty.url))
+        statuses = [process.get("/probe?account=999999999999")[0] for _ in range(20)]
+        asked = empty.calls(operation="GetCallerIdentity")
+
+    assert set(statuses) == {400}
+    assert asked == 1

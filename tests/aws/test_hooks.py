@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import botocore.exceptions
+import botocore.handlers
 import pytest
 
 from exporter.aws.errors import InvalidResponseError, UnlistedOperationError, error_code
@@ -108,3 +109,17 @@ def test_clients_refuse_operations_missing_from_the_iam_list(simulator) -> None:
 
     assert simulator.calls() == 0
     assert {"config:DescribeConformancePackStatus", "sts:GetCallerIdentity"} <= IAM_ACTIONS
+
+
+def test_the_counter_forgets_the_owners_it_is_told(simulator) -> None:
+    """Discovery tells it the accounts that left the organisation (tests/test_discovery.py)."""
+    counter = ApiCallCounter()
+    gone, kept = make_account(simulator, counter), make_account(simulator, counter)
+    for account in (gone, kept):
+        fetch_pack_statuses(account.clients["us-east-1"], (), Deadline.after(10))
+
+    counter.forget({gone})
+
+    owners = {owner for owner, *_ in counter._counts}  # what it holds, not only what it serves
+    assert owners == {kept}
+    assert [row[-1] for row in counter.samples()] == [3]

@@ -1,0 +1,172 @@
+"""Resident memory by targets and series, a sizing formula, and memory while accounts churn.
+
+Prints figures; it is not a test. Each account is a role the exporter assumes through the
+simulator's STS, as in an AWS Organization; compliance and the pipeline are on, as by
+default. The simulator runs in its own process. Three exporter processes are measured once
+their series stop growing: 1 account and `--accounts` accounts with `--packs` packs, and
+`--accounts` accounts with `--fewer-packs` packs (same targets, fewer series), which gives
+
+    RSS = base + per_target x targets + per_series x series
+
+Then, in this process (the simulator still in its own), account discovery refreshes
+`--refreshes` times, each listing a different half of `--accounts` accounts, every target read
+between refreshes; RSS after the first fifth and at the end shows whether dropped accounts'
+state is let go.
+
+    python bench/memory.py [--accounts 100] [--packs 20] [--fewer-packs 5] [--refreshes 50]
+    python bench/memory.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from scrape_latency import ENV, exporter_command, process, simulator_command
+from targets import REGIONS, accounts_for, resident_mb
+
+SETTLE_SECONDS = 120.0  # how long to wait for the background reads to fill every series
+
+
+def scrape(url: str) -> str:
+    request = urllib.request.Request(url, headers={"X-Prometheus-Scrape-Timeout-Seconds": "60"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return str(response.read().decode())
+
+
+def series_count(text: str) -> int:
+    return sum(len(family.samples) for family in text_string_to_metric_families(text))
+
+
+def settled(simulator_url: str, accounts: Sequence[str]) -> tuple[int, int, float]:
+    """(targets, series, RSS MB) of an exporter reading `accounts` once its series stop
+    growing: two scrapes in a row with the same count, after the first."""
+    lines = [f"regions: [{', '.join(REGIONS)}]", "min_interval_seconds: 0", "accounts:"]
+    lines += [f"  - role_arn: arn:aws:iam::{a}:role/reader" for a in accounts]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as config:
+        config.write("\n".join(lines) + "\n")
+        config.flush()
+        env = {**ENV, "AWS_ENDPOINT_URL": simulator_url, "AWS_REGION": "us-east-1"}
+        with process(exporter_command(config.name), env, r"\bport=(\d+)") as (child, match):
+            url = f"http://127.0.0.1:{match[1]}/metrics"
+            counts = [series_count(scrape(url))]
+            give_up = time.monotonic() + SETTLE_SECONDS
+            while time.monotonic() < give_up and (len(counts) < 3 or counts[-1] != counts[-2]):
+                time.sleep(0.5)  # the background reads have no event to await from outside
+                counts.append(series_count(scrape(url)))
+            gc_text = scrape(url)  # one more, so the scrape path's memory is in the figure
+            return len(accounts) * len(REGIONS), series_count(gc_text), resident_mb(child.pid)
+
+
+def sizing(simulator_url: str, fewer_url: str, accounts: int) -> None:
+    """Prints RSS at 1 and `accounts` accounts, the per-target figure and the formula."""
+    many = accounts_for(accounts * len(REGIONS))
+    t1, s1, r1 = settled(simulator_url, many[:1])
+    tn, sn, rn = settled(simulator_url, many)
+    _, sf, rf = settled(fewer_url, many)
+    per_target = (rn - r1) / (tn - t1)
+    per_series = (rn - rf) / (sn - sf) if sn != sf else 0.0
+    per_target_only = ((rn - r1) - per_series * (sn - s1)) / (tn - t1)
+    base = r1 - per_target_only * t1 - per_series * s1
+    print(f"1 account x {len(REGIONS)} regions: {t1} targets, {s1} series, RSS {r1:.1f} MB")
+    print(
+        f"{accounts} accounts x {len(REGIONS)} regions: {tn} targets, {sn} series, RSS {rn:.1f} MB"
+    )
+    print(f"RSS per extra target, series included: {per_target:.3f} MB")
+    print(f"same targets, fewer packs: {sf} series, RSS {rf:.1f} MB")
+    print(
+        f"sizing: RSS MB = {base:.1f} + {per_target_only:.4f} x targets"
+        f" + {per_series * 1000:.4f} x thousand series"
+    )
+
+
+def churn(simulator_url: str, pool: Sequence[str], refreshes: int) -> None:
+    """Prints RSS after a fifth of `refreshes` discovery refreshes and after all of them,
+    each listing a different half of `pool`; every target is read after each refresh."""
+    from botocore.stub import Stubber
+
+    from exporter.aws.hooks import ApiCallCounter
+    from exporter.aws.targets import build_targets
+    from exporter.collectors import IAM_ACTIONS, build_collectors
+    from exporter.config import Config, OrganizationAccountsConfig
+    from exporter.deadline import Deadline
+    from exporter.discovery import build_discovery
+    from exporter.scrape import Scraper
+    from tests.conftest import fake_credentials_sessions
+
+    config = Config(
+        regions=REGIONS,
+        min_interval_seconds=0,
+        organization_accounts=OrganizationAccountsConfig("reader"),
+    )
+    sessions = fake_credentials_sessions(simulator_url)
+    counter = ApiCallCounter()
+    targets = build_targets(config, sessions, counter, IAM_ACTIONS, REGIONS)
+    model = sessions.base.get_service_model("config")
+    scraper = Scraper(build_collectors(config, model), targets, counter)
+    discovery = build_discovery(
+        config, targets, sessions, counter, IAM_ACTIONS, REGIONS, scraper.set_targets
+    )
+    assert discovery is not None
+    listing = Stubber(discovery.organizations)  # the simulator has no Organizations
+    listing.activate()
+    half, tenth = len(pool) // 2, max(1, refreshes // 5)
+    figures = []
+    for refresh in range(refreshes):
+        start = refresh % 2 * half + refresh // 2 % half
+        listed = [*pool, *pool][start : start + half]
+        accounts = [{"Id": account_id, "State": "ACTIVE"} for account_id in listed]
+        listing.add_response("list_accounts", {"Accounts": accounts})
+        if not discovery.refresh():
+            raise RuntimeError("account discovery failed")
+        scraper.collect(Deadline.after(60))
+        if refresh + 1 in (tenth, refreshes):
+            gc.collect()
+            figures.append(resident_mb(os.getpid()))
+    scraper.close()
+    print(
+        f"churn: {refreshes} refreshes, each listing {half} of {len(pool)} accounts"
+        f" x {len(REGIONS)} regions; RSS MB after {tenth}={figures[0]:.1f}"
+        f" after {refreshes}={figures[1]:.1f} ({figures[1] - figures[0]:+.1f})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100)
+    parser.add_argument("--packs", type=int, default=20)
+    parser.add_argument("--fewer-packs", type=int, default=5)
+    parser.add_argument("--refreshes", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="10 accounts, 4 and 1 packs")
+    args = parser.parse_args()
+    if args.quick:
+        args.accounts, args.packs, args.fewer_packs, args.refreshes = 10, 4, 1, 10
+    pool = accounts_for(args.accounts * len(REGIONS))
+    churned = accounts_for(args.accounts * len(REGIONS) * 2)[args.accounts :]
+    command = simulator_command(0.0, args.packs, REGIONS, [*pool, *churned])
+    fewer = simulator_command(0.0, args.fewer_packs, REGIONS, pool)
+    with (
+        process(command, ENV, r"listening on (\S+)") as (_, match),
+        process(fewer, ENV, r"listening on (\S+)") as (_, fewer_match),
+    ):
+        print(
+            f"{args.packs} packs per target ({args.fewer_packs} for the fewer), compliance and"
+            " pipeline on, roles assumed through the simulator in its own process"
+        )
+        sizing(match[1], fewer_match[1], args.accounts)
+        churn(match[1], churned, args.refreshes)
+
+
+if __name__ == "__main__":
+    main()

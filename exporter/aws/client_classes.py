@@ -1,0 +1,72 @@
+"""What the clients of many accounts share: one class per service for the whole process, and
+only the built-in botocore handlers the exporter's operations use. botocore builds both anew for
+every session and client (about 0.6 MB per role account), through public interfaces only: the
+`creating-client-class` event, `include_builtin_handlers` and `BUILTIN_HANDLERS`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import botocore.handlers
+import botocore.session
+
+# The services the exporter makes clients of, by botocore service id.
+SERVICE_IDS = frozenset({"config-service", "sts", "organizations"})
+
+
+def needed_handlers() -> list[tuple[str, Callable[..., Any], object]]:
+    """(event, handler, position) of botocore's built-in handlers the exporter's clients use:
+    those of every service or of `SERVICE_IDS`, less the ones that only write documentation
+    (`fit_client` takes `UNNEEDED_HANDLERS` off each client, whatever its session). Each
+    client copies its session's handlers: with all 127 of them, 86 KB; with these, a few."""
+    needed = []
+    for event, handler, *position in botocore.handlers.BUILTIN_HANDLERS:
+        parts = str(event).split(".")
+        if parts[0] != "docs" and (len(parts) == 1 or parts[1] == "*" or parts[1] in SERVICE_IDS):
+            needed.append((str(event), handler, position[0] if position else None))
+    return needed
+
+
+_NEEDED = needed_handlers()
+
+
+def register_needed_handlers(core: botocore.session.Session) -> None:
+    """Register `needed_handlers` on a session made with `include_builtin_handlers=False`,
+    each first, last or in between, as botocore registers its own."""
+    events = core.get_component("event_emitter")
+    for event, handler, position in _NEEDED:
+        if position is botocore.handlers.REGISTER_FIRST:
+            events.register_first(event, handler)
+        elif position is botocore.handlers.REGISTER_LAST:
+            events.register_last(event, handler)
+        else:
+            events.register(event, handler)
+
+
+_CLASSES: dict[tuple[str, tuple[type, ...]], type] = {}
+_CLASSES_LOCK = threading.Lock()
+
+
+def _share_client_class(
+    class_attributes: dict[str, Any], base_classes: list[type], event_name: str, **_: Any
+) -> None:
+    """Make each client's class an empty subclass of one class per service and process:
+    botocore builds the methods and docstrings of every client anew (~125 KB for Config)."""
+    key = (event_name, tuple(base_classes))
+    with _CLASSES_LOCK:
+        shared = _CLASSES.get(key)
+        if shared is None:
+            name = f"Shared{event_name.rsplit('.', 1)[-1].title().replace('-', '')}"
+            shared = _CLASSES[key] = type(name, key[1], dict(class_attributes))
+    class_attributes.clear()
+    base_classes[:] = [shared]
+
+
+def share_client_classes(core: botocore.session.Session) -> None:
+    """Have `core`'s clients share one class per service with every other session's."""
+    core.get_component("event_emitter").register_last(
+        "creating-client-class", _share_client_class, unique_id="exporter-share-client-class"
+    )

@@ -3,19 +3,22 @@
 prometheus_client's encoders validate and escape every label name of every sample, which
 cost a third of a scrape of a few hundred packs. These produce the same bytes (the tests
 compare them) for gauges, counters and untyped families, caching escaped label values, and
-hand any other type to prometheus_client. A lone surrogate AWS may put in a name or reason
-(valid JSON, invalid UTF-8) is written as "?" instead of failing the whole scrape.
+hand any other type to prometheus_client. Sample lines are the same in both formats, so a
+reading's lines are encoded once (`encode_samples`) and served by every scrape, in either
+format, until the reading changes (`EncodedFamily`). A lone surrogate AWS may put in a name
+or reason (valid JSON, invalid UTF-8) is written as "?" instead of failing the whole scrape.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from prometheus_client import exposition as text_format
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics_format
+from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 
@@ -51,26 +54,47 @@ def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-class _SampleWriter:
-    """Writes sample lines, escaping each distinct label value once per scrape."""
+def encode_samples(samples: Iterable[Sample], escaped: dict[str, str] | None = None) -> bytes:
+    """The sample lines of gauge samples, the same in both formats: encoded once per reading
+    and reused by every scrape until the reading changes (see `EncodedFamily`).
 
-    def __init__(self) -> None:
-        self._escaped: dict[str, str] = {}
+    `escaped` caches escaped label values across calls. Raises ValueError for a sample with a
+    timestamp or exemplar, which only prometheus_client's encoders write.
+    """
+    escaped = {} if escaped is None else escaped
+    lines = []
+    for sample in samples:
+        if sample.timestamp is not None or sample.exemplar is not None:
+            raise ValueError(f"{sample.name}: timestamps and exemplars are not pre-encoded")
+        pairs = []
+        for name, value in sorted(sample.labels.items()):
+            text = escaped.get(value)
+            if text is None:
+                text = escaped[value] = _escape(value)
+            pairs.append(f'{name}="{text}"')
+        number = _number(sample.value)
+        if pairs:
+            lines.append(f"{sample.name}{{{','.join(pairs)}}} {number}\n")
+        else:
+            lines.append(f"{sample.name} {number}\n")
+    return "".join(lines).encode(errors="replace")
 
-    def lines(self, family: Metric, output: list[str]) -> None:
-        escaped = self._escaped
-        for sample in family.samples:
-            pairs = []
-            for name, value in sorted(sample.labels.items()):
-                text = escaped.get(value)
-                if text is None:
-                    text = escaped[value] = _escape(value)
-                pairs.append(f'{name}="{text}"')
-            number = _number(sample.value)
-            if pairs:
-                output.append(f"{sample.name}{{{','.join(pairs)}}} {number}\n")
-            else:
-                output.append(f"{sample.name} {number}\n")
+
+class EncodedFamily(Metric):
+    """A gauge family whose samples also come as encoded blocks of sample lines, in order.
+
+    The encoders write the blocks instead of encoding the samples again: a scrape serving
+    readings it served before only concatenates. `add` keeps samples and blocks in step.
+    """
+
+    def __init__(self, name: str, documentation: str) -> None:
+        super().__init__(name, documentation, "gauge")
+        self.blocks: list[bytes] = []
+
+    def add(self, samples: Sequence[Sample], block: bytes) -> None:
+        """Append `samples`, whose lines `block` holds (from `encode_samples`)."""
+        self.samples.extend(samples)
+        self.blocks.append(block)
 
 
 def _is_simple(family: Metric) -> bool:
@@ -83,38 +107,46 @@ def _is_simple(family: Metric) -> bool:
     )
 
 
+def _lines(family: Metric, escaped: dict[str, str]) -> list[bytes]:
+    """A simple family's sample lines: its blocks if it has them, else encoded now."""
+    if isinstance(family, EncodedFamily):
+        return family.blocks
+    return [encode_samples(family.samples, escaped)]
+
+
 def encode_text(families: Iterable[Metric]) -> bytes:
     """The Prometheus text format 0.0.4, as `prometheus_client.generate_latest` writes it."""
-    output: list[str] = []
-    writer = _SampleWriter()
+    output: list[bytes] = []
+    escaped: dict[str, str] = {}
     for family in families:
-        if not _is_simple(family):
-            output.append(text_format.generate_latest(_OneFamily(family)).decode())
+        if not isinstance(family, EncodedFamily) and not _is_simple(family):
+            output.append(text_format.generate_latest(_OneFamily(family)))
             continue
         name = f"{family.name}_total" if family.type == "counter" else family.name
         kind = "untyped" if family.type == "unknown" else family.type
         help_text = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        output.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
-        writer.lines(family, output)
-    return "".join(output).encode(errors="replace")
+        header = f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+        output.append(header.encode(errors="replace"))
+        output += _lines(family, escaped)
+    return b"".join(output)
 
 
 def encode_openmetrics(families: Iterable[Metric]) -> bytes:
     """OpenMetrics 1.0, as prometheus_client's OpenMetrics `generate_latest` writes it."""
-    output: list[str] = []
-    writer = _SampleWriter()
+    output: list[bytes] = []
+    escaped: dict[str, str] = {}
     for family in families:
-        if not _is_simple(family) or family.unit:
-            text = _openmetrics_latest(_OneFamily(family)).decode()
-            output.append(text.removesuffix("# EOF\n"))
+        if not isinstance(family, EncodedFamily) and (not _is_simple(family) or family.unit):
+            output.append(_openmetrics_latest(_OneFamily(family)).removesuffix(b"# EOF\n"))
             continue
-        output.append(
+        header = (
             f"# HELP {family.name} {_escape(family.documentation)}\n"
             f"# TYPE {family.name} {family.type}\n"
         )
-        writer.lines(family, output)
-    output.append("# EOF\n")
-    return "".join(output).encode(errors="replace")
+        output.append(header.encode(errors="replace"))
+        output += _lines(family, escaped)
+    output.append(b"# EOF\n")
+    return b"".join(output)
 
 
 class _Offer(NamedTuple):

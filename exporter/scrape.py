@@ -18,26 +18,19 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import Metric
-from prometheus_client.samples import Sample
 
+from exporter.answer import collector_families, self_metrics
 from exporter.aws.accounts import SOURCES
 from exporter.aws.hooks import ApiCallCounter, Owner
 from exporter.aws.targets import Target, UnknownTargetError, select_targets
 from exporter.collection import Collector, Reading, Reporter, Slot
 from exporter.deadline import Deadline
 from exporter.metrics import (
-    COLLECTOR_LABELS,
-    LAST_SUCCESS,
-    SCRAPE_DURATION,
-    SCRAPE_SUCCESS,
-    SELF_HELP,
     STATE,
     STATUS_REASON,
     accounts_family,
     api_requests_family,
     build_info_family,
-    first_of_each_series,
-    gauge_families,
 )
 from exporter.status_page import Collection, Snapshot, UnsettledPack
 
@@ -163,28 +156,7 @@ class Scraper:
         readings = {slot: self._served(slot, result, started) for slot, result in pending.items()}
         for slot, reading in readings.items():
             slot.served = reading
-        by_collector: dict[str, list[Reading]] = {}
-        for slot, reading in readings.items():
-            served_by = by_collector.setdefault(slot.collector.name, [])
-            if reading is not None:
-                served_by.append(reading)
-        by_name: dict[str, Metric] = {}  # a family two collectors serve is served once
-        for collector in self._collectors:
-            if collector.name not in by_collector:
-                continue  # none of its targets was asked for
-            served = sorted(
-                by_collector[collector.name],
-                key=lambda reading: (reading.account_id, reading.region),
-            )
-            samples = {
-                name: [sample for reading in served for sample in reading.samples.get(name, ())]
-                for name in collector.help_texts
-            }
-            if collector.policy.overlapping and len(served) > 1:
-                samples = {name: first_of_each_series(found) for name, found in samples.items()}
-            for family in gauge_families(collector.help_texts, samples):
-                if by_name.setdefault(family.name, family) is not family:
-                    by_name[family.name].samples.extend(family.samples)
+        by_name = collector_families(self._collectors, readings)
         reports = [
             (slot.collector.name, reading, slot.call.last_success_at)
             for slot, reading in readings.items()
@@ -200,7 +172,7 @@ class Scraper:
             reporters = [r for r in self._reporters if only is None or r.name in only]
             reports += self._reports(reporters)
             owners.update(reporters)
-        families = [*by_name.values(), *self._self_metrics(reports)]
+        families = [*by_name.values(), *self_metrics(reports)]
         calls = self._counter.samples(
             lambda owner, region: (owner, region) in read or owner in owners
         )
@@ -285,20 +257,3 @@ class Scraper:
             if last is not None:
                 reports.append((reporter.name, *last))
         return reports
-
-    def _self_metrics(self, reports: Iterable[tuple[str, Reading, float | None]]) -> list[Metric]:
-        """`scrape_success`, its duration and last success of each (collector, target)."""
-        samples: dict[str, list[Sample]] = {name: [] for name in SELF_HELP}
-        for name, reading, success_at in reports:
-            labels = {"account_id": reading.account_id, "region": reading.region, "collector": name}
-            samples[SCRAPE_SUCCESS].append(Sample(SCRAPE_SUCCESS, labels, float(reading.success)))
-            samples[SCRAPE_DURATION].append(
-                Sample(SCRAPE_DURATION, labels, reading.duration_seconds)
-            )
-            if success_at is not None:
-                samples[LAST_SUCCESS].append(Sample(LAST_SUCCESS, labels, success_at))
-        for series in samples.values():
-            series.sort(
-                key=lambda sample: tuple(sample.labels[label] for label in COLLECTOR_LABELS)
-            )
-        return gauge_families(SELF_HELP, samples)

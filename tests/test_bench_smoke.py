@@ -64,3 +64,39 @@ ORGANIZATION_FIGURES = [
 def test_organization_bench_prints_its_figures() -> None:
     """bench/organization.py --quick: both ways serve the same series, with the fewest calls."""
     printed_figures(ORGANIZATION_FIGURES, "bench/organization.py", "--quick")
+
+
+MEMORY_FIGURES = [
+    r"^4 packs per target \(1 for the fewer\), compliance and pipeline on, roles assumed"
+    r" through the simulator in its own process$",
+    r"^1 account x 2 regions: 2 targets, \d+ series, RSS [\d.]+ MB$",
+    r"^10 accounts x 2 regions: 20 targets, \d+ series, RSS [\d.]+ MB$",
+    r"^RSS per extra target, series included: -?[\d.]+ MB$",
+    r"^same targets, fewer packs: \d+ series, RSS [\d.]+ MB$",
+    r"^sizing: RSS MB = -?[\d.]+ \+ -?[\d.]+ x targets \+ -?[\d.]+ x thousand series$",
+    r"^churn: 10 refreshes, each listing 5 of 10 accounts x 2 regions;"
+    r" RSS MB after 2=[\d.]+ after 10=[\d.]+ \([+-][\d.]+\)$",
+]
+
+
+def test_memory_bench_prints_its_figures() -> None:
+    """bench/memory.py --quick: RSS at 1 and 10 accounts, the sizing formula, the churn."""
+    lines = printed_figures(MEMORY_FIGURES, "bench/memory.py", "--quick")
+
+    one, many = (float(re.findall(r"RSS ([\d.]+)", line)[0]) for line in lines[1:3])
+    assert many > one, "more accounts, more memory: the figures measure the exporter"
+
+
+LARGE_SCRAPE_FIGURES = [
+    r"^4 targets x 100 rules: \d+ series, [\d.]+ MB; seconds as median \(min-max\) of 3$",
+    r"^warm /metrics, ours: [\d.]+ s \([\d.]+-[\d.]+\); gzip: [\d.]+ s \([\d.]+-[\d.]+\)$",
+    r"^same samples, prometheus_client generate_latest: [\d.]+ s \([\d.]+-[\d.]+\);"
+    r" our encoder without pre-encoded blocks: [\d.]+ s \([\d.]+-[\d.]+\)$",
+    r"^pack-status reads hanging, timeout 1 s: answered in [\d.]+ s with 1200 rule series;"
+    r" within the timeout: yes$",
+]
+
+
+def test_large_scrape_bench_prints_its_figures() -> None:
+    """bench/large_scrape.py --quick: every rule still served by a scrape that hits its deadline."""
+    printed_figures(LARGE_SCRAPE_FIGURES, "bench/large_scrape.py", "--quick")

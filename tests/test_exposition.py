@@ -21,8 +21,10 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from exporter.exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
+    EncodedFamily,
     choose_encoder,
     encode_openmetrics,
+    encode_samples,
     encode_text,
 )
 from exporter.metrics import api_requests_family, build_info_family
@@ -146,3 +148,17 @@ def test_content_negotiation(accept: str, content_type: str) -> None:
     encoder, chosen = choose_encoder(accept)
     assert chosen == content_type
     assert encoder is (encode_openmetrics if content_type == OPENMETRICS else encode_text)
+
+
+def test_pre_encoded_lines_are_written_as_they_are_in_both_formats() -> None:
+    gauge = GaugeMetricFamily("g", 'Quoted "help".', labels=["b", "a"])
+    gauge.add_metric(["x\n", 'y"'], 1.0)
+    gauge.add_metric(["z", "\\"], -0.0)
+    encoded = EncodedFamily("g", 'Quoted "help".')
+    encoded.add(gauge.samples, encode_samples(gauge.samples))
+    same_as_prometheus_client([encoded])
+
+    # What the encoders write is the block, not the samples encoded again.
+    encoded.blocks = [b"g 7.0\n"]
+    assert encode_text([encoded]).endswith(b"# TYPE g gauge\ng 7.0\n")
+    assert encode_openmetrics([encoded]).endswith(b"# TYPE g gauge\ng 7.0\n# EOF\n")

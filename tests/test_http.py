@@ -6,12 +6,14 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
+import botocore.session
 import pytest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -21,7 +23,10 @@ from exporter.aws.targets import build_targets, discovery_labels
 from exporter.config import AccountConfig, Config
 from exporter.deadline import Deadline
 from exporter.http import make_app, make_server, parse_listen_address, scrape_budget
+from exporter.metrics import RULE_COMPLIANCE
+from exporter.simulator import ConfigSimulator, Fault, generated_scenario
 from exporter.status_page import Collection, Snapshot, UnsettledPack, render
+from tests.conftest import aws_env, wait_for
 
 
 class RecordingScrape:
@@ -359,3 +364,68 @@ def test_collect_parameters_reach_the_scrape_and_an_unknown_one_is_refused(app, 
     assert scrape.collectors == [[], ["discovery", "status"], ["unknown"]]
     assert refused[0] == "400 Bad Request"
     assert refused[2] == b"unknown collectors ['unknown']\n"
+
+
+class OverrunningScrape(RecordingScrape):
+    """A scrape whose answer is ready `overrun` seconds after its deadline."""
+
+    overrun = 0.2
+
+    def __call__(self, deadline: Deadline, collectors: Sequence[str]) -> list[Metric]:
+        families = super().__call__(deadline, collectors)
+        time.sleep(deadline.remaining() + self.overrun)
+        return families
+
+
+def test_reads_stop_early_enough_to_build_an_answer_as_slow_as_the_last() -> None:
+    scrape = OverrunningScrape()
+    app = make_app(scrape, default_timeout_seconds=10, timeout_offset_seconds=0.5)
+    timeout = {"X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS": "0.8"}  # a budget of 0.4 s
+
+    call(app, "/metrics", **timeout)
+    scrape.overrun = 0.0
+    call(app, "/metrics", **timeout)
+    call(app, "/metrics", **timeout)
+
+    # The first answer took 0.2 s after its reads: the next reserves twice that, all of its
+    # budget; it took no time, so the third gets its whole budget again.
+    assert scrape.budgets == [
+        pytest.approx(0.4, abs=0.05),
+        pytest.approx(0.0, abs=0.05),
+        pytest.approx(0.4, abs=0.05),
+    ]
+
+
+@pytest.mark.integration
+def test_a_large_answer_arrives_within_a_short_scrape_timeout(exporter_factory, tmp_path) -> None:
+    """~160k series served while every status read hangs past the deadline: the exporter
+    process stops waiting early enough to encode and send them inside a 0.6 s timeout."""
+    regions = ("us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2", "eu-central-1")
+    packs, rules = 10, 1000
+    model = botocore.session.get_session().get_service_model("config")
+    values = model.shape_for("ConformancePackComplianceType").enum  # type: ignore[attr-defined]
+    expected = len(regions) * packs * rules * len(values)
+    config = tmp_path / "config.yml"
+    config.write_text(
+        f"regions: [{', '.join(regions)}]\nmin_interval_seconds: 0\n"
+        "scrape_timeout_offset_seconds: 0.2\n"
+        "compliance: {interval_seconds: 3600}\npipeline: {enabled: false}\n"
+    )
+    scenario = generated_scenario(packs, regions, rules_per_pack=rules)
+    with ConfigSimulator(scenario) as simulator:
+        exporter = exporter_factory([f"--config.file={config}"], aws_env(simulator.url))
+        wait_for(
+            lambda: exporter.scrape().count(f"\n{RULE_COMPLIANCE}{{") == expected,
+            120,
+            "every rule served",
+            interval=0.5,
+        )
+        exporter.scrape()  # the answer time of this size, as the next scrape reserves it
+        simulator.add_fault(Fault("hang", operation="DescribeConformancePackStatus", seconds=5))
+        started = time.monotonic()
+        body = exporter.scrape({"X-Prometheus-Scrape-Timeout-Seconds": "0.6"})
+        answered = time.monotonic() - started
+
+    assert body.count(f"\n{RULE_COMPLIANCE}{{") == expected
+    assert 'collector="status",region="us-east-1"} 0.0' in body, "status reads timed out"
+    assert answered < 0.6

@@ -7,16 +7,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pytest
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.samples import Sample
 
+from exporter import collection
 from exporter.aws.accounts import DISCOVERED, Account
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, UnknownTargetError
 from exporter.collection import Reading, ReadPolicy
 from exporter.deadline import Deadline
+from exporter.exposition import EncodedFamily, encode_openmetrics, encode_samples, encode_text
 from exporter.metrics import (
     ACCOUNTS,
     API_REQUESTS,
@@ -31,6 +35,7 @@ from tests.collectors.test_status import OPERATION, stub_pages
 from tests.conftest import (
     ACCOUNT,
     STUBBED_REGIONS,
+    Families,
     exposition,
     make_account,
     make_scraper,
@@ -41,6 +46,7 @@ from tests.conftest import (
 )
 
 REGIONS = STUBBED_REGIONS
+openmetrics: Callable[[Families], bytes] = generate_openmetrics  # shipped untyped
 FAKE = "aws_config_fake_value"
 
 
@@ -514,3 +520,61 @@ def test_a_foreground_read_never_waits_behind_a_background_one(known_targets) ->
     for samples in scrapes:
         assert by_collector(samples)[("fake", "us-east-1")] == 1.0
     assert (slow.reads, fast.reads) == (1, 3)
+
+
+def test_a_readings_lines_are_encoded_once_and_served_until_it_changes(
+    known_targets, monkeypatch
+) -> None:
+    encoded: list[int] = []
+    encode = encode_samples
+
+    def counted(samples, escaped=None) -> bytes:
+        encoded.append(1)
+        return encode(samples, escaped)
+
+    monkeypatch.setattr(collection, "encode_samples", counted)
+    collector = FakeCollector(ReadPolicy(min_interval_seconds=1.0))
+    scraper = fake_scraper(known_targets, collector)
+
+    def blocks() -> list[bytes]:
+        families = scraper.collect(Deadline.after(5))
+        for ours, theirs in [(encode_text, generate_latest), (encode_openmetrics, openmetrics)]:
+            assert ours(families) == theirs(Families(families))
+        [family] = [family for family in families if family.name == FAKE]
+        assert isinstance(family, EncodedFamily)
+        return family.blocks
+
+    [first] = blocks()
+    [again] = blocks()
+    collector.value = 2.0
+    [changed] = wait_for(lambda: (found := blocks()) != [first] and found, 10, "a new reading")
+    [kept] = blocks()
+    scraper.close()
+
+    assert again is first, "the second scrape encoded the same reading again"
+    assert changed == first.replace(b" 1.0\n", b" 2.0\n")
+    assert kept is changed
+    assert len(encoded) == collector.reads == 2
+
+
+def test_merged_families_are_contiguous_with_one_header(known_targets) -> None:
+    series = {
+        region: [fake_sample(region, 2.0), fake_sample(f"{region}-b", 3.0)] for region in REGIONS
+    }
+    sharing = SharingCollector(ReadPolicy(), series)
+    sharing.all_targets = True
+    fake = EveryTargetCollector(ReadPolicy())
+    scraper = Scraper([fake, sharing], known_targets, ApiCallCounter())
+
+    families = scraper.collect(Deadline.after(5))
+    scraper.close()
+
+    for ours, theirs in [(encode_text, generate_latest), (encode_openmetrics, openmetrics)]:
+        text = ours(families).decode()
+        assert text.encode() == theirs(Families(families))
+        lines = text.splitlines()
+        start = lines.index(f"# TYPE {FAKE} gauge")
+        ours_lines = [i for i, line in enumerate(lines) if line.startswith(f"{FAKE}{{")]
+        assert ours_lines == list(range(start + 1, start + 1 + 3 * len(REGIONS)))
+        assert text.count(f"# HELP {FAKE} ") == 1
+        assert lines[start - 1] == f"# HELP {FAKE} A value the test controls."

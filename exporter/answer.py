@@ -1,0 +1,75 @@
+"""What one answer serves of the reads: the collectors' families, merged and in contract order,
+each reading's lines encoded once, and the self-metrics of every (collector, target) read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from prometheus_client.core import Metric
+from prometheus_client.samples import Sample
+
+from exporter.collection import Collector, Reading, Slot
+from exporter.exposition import EncodedFamily, encode_samples
+from exporter.metrics import (
+    COLLECTOR_LABELS,
+    LAST_SUCCESS,
+    SCRAPE_DURATION,
+    SCRAPE_SUCCESS,
+    SELF_HELP,
+    first_of_each_series,
+    gauge_families,
+)
+
+
+def collector_families(
+    collectors: Sequence[Collector], readings: Mapping[Slot, Reading | None]
+) -> dict[str, EncodedFamily]:
+    """The collectors' families in contract order, each read's lines encoded once per
+    reading; a family two collectors serve is served once, its samples contiguous."""
+    by_collector: dict[str, list[tuple[Slot, Reading]]] = {}
+    for slot, reading in readings.items():
+        served_by = by_collector.setdefault(slot.collector.name, [])
+        if reading is not None:
+            served_by.append((slot, reading))
+    by_name: dict[str, EncodedFamily] = {}
+    for collector in collectors:
+        if collector.name not in by_collector:
+            continue  # none of its targets was asked for
+        served = sorted(
+            by_collector[collector.name],
+            key=lambda pair: (pair[1].account_id, pair[1].region),
+        )
+        families = {name: EncodedFamily(name, text) for name, text in collector.help_texts.items()}
+        if collector.policy.overlapping and len(served) > 1:
+            # Readings share series, so lines are written after the duplicates are dropped.
+            for name, family in families.items():
+                every = [s for _, reading in served for s in reading.samples.get(name, ())]
+                unique = first_of_each_series(every)
+                family.add(unique, encode_samples(unique))
+        else:
+            for slot, reading in served:
+                lines = slot.encoded(reading.samples)
+                for name, samples in reading.samples.items():
+                    if name in families:
+                        families[name].add(samples, lines[name])
+        for name, family in families.items():
+            merged = by_name.setdefault(name, family)
+            if merged is not family:
+                merged.samples.extend(family.samples)
+                merged.blocks.extend(family.blocks)
+    return by_name
+
+
+def self_metrics(reports: Iterable[tuple[str, Reading, float | None]]) -> list[Metric]:
+    """`scrape_success`, its duration and last success of each (collector, target)."""
+    samples: dict[str, list[Sample]] = {name: [] for name in SELF_HELP}
+    for name, reading, success_at in reports:
+        labels = {"account_id": reading.account_id, "region": reading.region, "collector": name}
+        samples[SCRAPE_SUCCESS].append(Sample(SCRAPE_SUCCESS, labels, float(reading.success)))
+        samples[SCRAPE_DURATION].append(Sample(SCRAPE_DURATION, labels, reading.duration_seconds))
+        if success_at is not None:
+            samples[LAST_SUCCESS].append(Sample(LAST_SUCCESS, labels, success_at))
+    for series in samples.values():
+        series.sort(key=lambda sample: tuple(sample.labels[label] for label in COLLECTOR_LABELS))
+    return gauge_families(SELF_HELP, samples)

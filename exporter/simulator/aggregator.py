@@ -86,16 +86,9 @@ def aggregate_compliance(
     region and pack name; `aggregators` are those of the `caller`'s account and region and
     `times` the simulator's start and now."""
     params = Params(AGGREGATE, payload)
-    name = params.string("ConfigurationAggregatorName") or ""
-    aggregator = aggregators.get(name)
-    if aggregator is None:
-        raise client_error(
-            "NoSuchConfigurationAggregatorException",
-            "The configuration aggregator does not exist. Check the configuration aggregator"
-            " name and try again.",
-        )
+    aggregator = named_aggregator(params, aggregators)
     filters = {key: params.string("Filters", key) for key in _FILTERS}
-    query = query_key(AGGREGATE, *caller, name, filters)
+    query = query_key(AGGREGATE, *caller, aggregator.name, filters)
     position = tokens.read(params.string("NextToken"), query)
     rows = sorted(_rows(aggregator, shelves, filters, times), key=lambda row: row[0])
     start = after([key for key, _ in rows], position)
@@ -140,3 +133,17 @@ def _rows(
                 "AwsRegion": region,
             }
             yield f"{account} {region} {stored.name}", row
+
+
+def named_aggregator(
+    params: Params, aggregators: Mapping[str, SimulatedAggregator]
+) -> SimulatedAggregator:
+    """The caller's aggregator the request names; AWS refuses one it does not have."""
+    aggregator = aggregators.get(params.string("ConfigurationAggregatorName") or "")
+    if aggregator is None:
+        raise client_error(
+            "NoSuchConfigurationAggregatorException",
+            "The configuration aggregator does not exist. Check the configuration aggregator"
+            " name and try again.",
+        )
+    return aggregator

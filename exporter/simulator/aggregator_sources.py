@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from exporter.simulator.aggregator import SimulatedAggregator, SourceStatus
-from exporter.simulator.errors import client_error
+from exporter.simulator.aggregator import SimulatedAggregator, SourceStatus, named_aggregator
 from exporter.simulator.paging import PageTokens, after, query_key, take
 from exporter.simulator.service_model import Params
 
@@ -23,16 +22,9 @@ def sources_status(
     """The sources of one of the `caller`'s aggregators by account and region, filtered by
     their last update's status."""
     params = Params(OPERATION, payload)
-    name = params.string("ConfigurationAggregatorName") or ""
-    aggregator = aggregators.get(name)
-    if aggregator is None:
-        raise client_error(
-            "NoSuchConfigurationAggregatorException",
-            "The configuration aggregator does not exist. Check the configuration aggregator"
-            " name and try again.",
-        )
+    aggregator = named_aggregator(params, aggregators)
     wanted = set(params.strings("UpdateStatus"))
-    query = query_key(OPERATION, *caller, name, sorted(wanted))
+    query = query_key(OPERATION, *caller, aggregator.name, sorted(wanted))
     healthy = SourceStatus()
     rows = [
         (

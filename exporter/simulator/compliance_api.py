@@ -133,15 +133,8 @@ def rule_compliance(
     (`Params` refuses longer ones), the same limit pack rules are named within.
     """
     params = Params(RULES, payload)
-    wanted = sorted(set(params.strings("ConfigRuleNames")))
+    wanted = shelf.named_rules(params.strings("ConfigRuleNames"))
     places = shelf.rule_places
-    for name in wanted:
-        if name not in places:
-            raise client_error(
-                "NoSuchConfigRuleException",
-                f"The ConfigRule '{name}' provided in the request is invalid. Please check the"
-                " configRule name",
-            )
     types = set(params.strings("ComplianceTypes"))
     query = query_key(RULES, shelf.account, shelf.region, wanted, sorted(types))
     names = wanted or shelf.rule_names

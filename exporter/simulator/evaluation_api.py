@@ -8,7 +8,6 @@ import base64
 import hashlib
 
 from exporter.simulator.compliance import SimulatedRule
-from exporter.simulator.errors import client_error
 from exporter.simulator.packs import Shelf, SimulatedPack
 from exporter.simulator.paging import PageTokens, after, query_key, take
 from exporter.simulator.service_model import Params
@@ -35,15 +34,8 @@ def evaluation_status(
 ) -> dict[str, object]:
     """The named rules, or every rule of the region's packs, by name, one page at a time."""
     params = Params(OPERATION, payload)
-    wanted = sorted(set(params.strings("ConfigRuleNames")))
+    wanted = shelf.named_rules(params.strings("ConfigRuleNames"))
     places = shelf.rule_places
-    for name in wanted:
-        if name not in places:
-            raise client_error(
-                "NoSuchConfigRuleException",
-                f"The ConfigRule '{name}' provided in the request is invalid. Please check the"
-                " configRule name",
-            )
     query = query_key(OPERATION, shelf.account, shelf.region, wanted)
     names = wanted or shelf.rule_names
     start = after(names, tokens.read(params.string("NextToken"), query))

@@ -21,6 +21,7 @@ from exporter.simulator.compliance import (
     check_score,
     reevaluated,
 )
+from exporter.simulator.errors import client_error
 from exporter.simulator.service_model import conforms, max_length
 
 PackState = Literal[
@@ -191,3 +192,14 @@ class Shelf:
     def rule_names(self) -> tuple[str, ...]:
         """Every served rule name, sorted for paging."""
         return tuple(sorted(self.rule_places))
+
+    def named_rules(self, names: list[str]) -> list[str]:
+        """`names` sorted, each a rule served here; AWS refuses the first it does not know."""
+        for name in sorted(set(names)):
+            if name not in self.rule_places:
+                raise client_error(
+                    "NoSuchConfigRuleException",
+                    f"The ConfigRule '{name}' provided in the request is invalid. Please check"
+                    " the configRule name",
+                )
+        return sorted(set(names))

@@ -354,12 +354,12 @@ def compliance_exporter(
         yield process
 
 
-def by_pack(prometheus: PrometheusServer, expr: str) -> dict[str, float]:
-    """The instant value of `expr` for each conformance_pack it returns."""
-    return {
-        sample["metric"]["conformance_pack"]: float(sample["value"][1])
-        for sample in prometheus.query(expr)
-    }
+def by_label(prometheus: PrometheusServer, expr: str, label: str) -> dict[str, float]:
+    """The instant value of `expr` for each value of `label` it returns (one series each)."""
+    found = prometheus.query(expr)
+    values = {sample["metric"][label]: float(sample["value"][1]) for sample in found}
+    assert len(values) == len(found), expr
+    return values
 
 
 def test_compliance_alerts_fire_when_a_compliant_pack_breaks_and_never_for_missing_data(
@@ -420,23 +420,29 @@ def test_compliance_alerts_fire_when_a_compliant_pack_breaks_and_never_for_missi
     # careless rule (a COMPLIANT past and a high score before INSUFFICIENT_DATA; a
     # NON_COMPLIANT verdict and a low score without a COMPLIANT past), read in the same
     # compliance reads as the pack that fired.
-    assert by_pack(prometheus, f'{COMPLIANCE}{{compliance="INSUFFICIENT_DATA"}} == 1') == {
+    assert by_label(
+        prometheus, f'{COMPLIANCE}{{compliance="INSUFFICIENT_DATA"}} == 1', "conformance_pack"
+    ) == {
         AWAITING: 1,
         LOSES_DATA: 1,
     }
-    assert by_pack(prometheus, f'{COMPLIANCE}{{compliance="NON_COMPLIANT"}} == 1') == {
+    assert by_label(
+        prometheus, f'{COMPLIANCE}{{compliance="NON_COMPLIANT"}} == 1', "conformance_pack"
+    ) == {
         BREAKS: 1,
         NEVER_COMPLIANT: 1,
     }
-    assert by_pack(
-        prometheus, f'max_over_time({COMPLIANCE}{{compliance="COMPLIANT"}}[1h]) == 1'
-    ) == {BREAKS: 1, LOSES_DATA: 1}
-    assert by_pack(prometheus, f"max_over_time({SCORE}[1h])") == {
+    compliant_before = f'max_over_time({COMPLIANCE}{{compliance="COMPLIANT"}}[1h]) == 1'
+    assert by_label(prometheus, compliant_before, "conformance_pack") == {
+        BREAKS: 1,
+        LOSES_DATA: 1,
+    }
+    assert by_label(prometheus, f"max_over_time({SCORE}[1h])", "conformance_pack") == {
         BREAKS: 1,
         LOSES_DATA: 1,
         NEVER_COMPLIANT: 0.5,
     }
-    assert by_pack(prometheus, SCORE) == {BREAKS: 0.5, NEVER_COMPLIANT: 0.5}
+    assert by_label(prometheus, SCORE, "conformance_pack") == {BREAKS: 0.5, NEVER_COMPLIANT: 0.5}
 
     # Only the pack that broke raises a compliance alert, pending or firing in Prometheus or
     # delivered by Alertmanager.
@@ -509,14 +515,6 @@ def recorder_exporter(
         yield process
 
 
-def by_region(prometheus: PrometheusServer, expr: str) -> dict[str, float]:
-    """The instant value of `expr` for each region it returns (one series per region)."""
-    found = prometheus.query(expr)
-    values = {sample["metric"]["region"]: float(sample["value"][1]) for sample in found}
-    assert len(values) == len(found), expr
-    return values
-
-
 def test_recorder_alert_fires_where_packs_are_no_longer_recorded_and_only_there(
     recorder_simulator,
     recorder_exporter,
@@ -574,23 +572,23 @@ def test_recorder_alert_fires_where_packs_are_no_longer_recorded_and_only_there(
     # The quiet regions are not quiet for want of data: Prometheus holds their packs, their
     # recorders (a stopped one in each region but the first) and successful pipeline reads.
     packs = f"count by (region) ({INFO})"
-    assert by_region(prometheus, packs) == {
+    assert by_label(prometheus, packs, "region") == {
         region: len(HEALTHY) for region in RECORDER_REGIONS if region != NO_PACKS_REGION
     }
-    assert by_region(prometheus, f"min by (region) ({RECORDER_RECORDING})") == {
+    assert by_label(prometheus, f"min by (region) ({RECORDER_RECORDING})", "region") == {
         RECORDING_REGION: 1,
         STOPPING_REGION: 0,
         SERVICE_LINKED_REGION: 0,
         NO_PACKS_REGION: 0,
     }
-    assert by_region(prometheus, f"max by (region) ({RECORDER_RECORDING})") == {
+    assert by_label(prometheus, f"max by (region) ({RECORDER_RECORDING})", "region") == {
         RECORDING_REGION: 1,
         STOPPING_REGION: 0,
         SERVICE_LINKED_REGION: 1,
         NO_PACKS_REGION: 0,
     }
     pipeline_reads = f'min by (region) ({SCRAPE_SUCCESS}{{collector="pipeline"}})'
-    assert by_region(prometheus, pipeline_reads) == dict.fromkeys(RECORDER_REGIONS, 1)
+    assert by_label(prometheus, pipeline_reads, "region") == dict.fromkeys(RECORDER_REGIONS, 1)
 
     # Only the regions whose packs are no longer recorded raise it, delivered by Alertmanager
     # or pending or firing in Prometheus; the first region never did.

@@ -6,6 +6,9 @@
 - deploy/kubernetes/: selectors match labels, ports agree from container to ServiceMonitor,
   probes hit real routes of the exporter's WSGI app, the ConfigMap's file passes the config
   parser, and the PrometheusRule is what the generator makes of the shipped rules.
+  deploy/kubernetes/sharded/ gives each replica an address of its own (a StatefulSet behind a
+  headless Service, no load-balancing address), and deploy/prometheus/sharded.yml probes every
+  target on exactly one of those addresses.
 - deploy/generate_rules.py: with the defaults it reproduces the shipped rule file and
   PrometheusRule byte for byte; it refuses bad arguments (exit 2, no traceback) and a rule
   file it cannot rewrite. Its output for another site is checked in tests/test_alerts.py.
@@ -51,6 +54,8 @@ KUBERNETES_DIR = REPO / "deploy" / "kubernetes"
 IAM_DIR = REPO / "deploy" / "iam"
 RULES_FILE = REPO / "alerts" / "conformance-pack-exporter.rules.yml"
 EXAMPLE_PROMETHEUS = REPO / "deploy" / "prometheus" / "prometheus.yml"
+SHARDED_PROMETHEUS = REPO / "deploy" / "prometheus" / "sharded.yml"
+SHARDED_DIR = KUBERNETES_DIR / "sharded"
 EXAMPLE_ALERTMANAGER = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
 DEPLOY_DOC = REPO / "README.md"
 GENERATOR = REPO / "deploy" / "generate_rules.py"
@@ -341,10 +346,10 @@ def test_compose_grafana_is_provisioned() -> None:
 # Kubernetes
 
 
-def manifests() -> dict[str, dict[str, Any]]:
-    """Every Kubernetes object under deploy/kubernetes, by kind (one object per kind)."""
+def manifests(directory: Path = KUBERNETES_DIR) -> dict[str, dict[str, Any]]:
+    """Every Kubernetes object in a directory of deploy/kubernetes, by kind (one per kind)."""
     objects: dict[str, dict[str, Any]] = {}
-    for path in sorted(KUBERNETES_DIR.glob("*.yaml")):
+    for path in sorted(directory.glob("*.yaml")):
         if path.name == "kustomization.yaml":
             continue
         for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
@@ -356,9 +361,9 @@ def manifests() -> dict[str, dict[str, Any]]:
     return objects
 
 
-def kustomization() -> dict[str, Any]:
-    """deploy/kubernetes/kustomization.yaml."""
-    document = load_yaml(KUBERNETES_DIR / "kustomization.yaml")
+def kustomization(directory: Path = KUBERNETES_DIR) -> dict[str, Any]:
+    """The kustomization.yaml of a directory of deploy/kubernetes."""
+    document = load_yaml(directory / "kustomization.yaml")
     assert isinstance(document, dict)
     return document
 
@@ -777,6 +782,68 @@ def test_irsa_trust_policy_names_the_service_account() -> None:
     }
     role_arn = service_account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
     assert role_arn.split(":")[4] == account, "the role and the OIDC provider share an account"
+
+
+def test_kubernetes_deployment_runs_one_replica() -> None:
+    # Its ServiceMonitor scrapes /metrics on every pod: a second replica reads every target again.
+    assert manifests()["Deployment"]["spec"]["replicas"] == 1
+
+
+def test_sharded_replicas_are_a_statefulset_behind_a_headless_service() -> None:
+    objects = manifests(SHARDED_DIR)
+    assert set(objects) == {"StatefulSet", "Service"}, "no Deployment, no balancing Service"
+    files = sorted(p.name for p in SHARDED_DIR.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert sorted(kustomization(SHARDED_DIR)["resources"]) == files
+    assert kustomization(SHARDED_DIR)["namespace"] == kustomization()["namespace"]
+    statefulset, service_object = objects["StatefulSet"], objects["Service"]
+    for kind, document in objects.items():
+        assert "namespace" not in document["metadata"], f"{kind}: leave the namespace to -k"
+        assert document["metadata"]["labels"]["app.kubernetes.io/name"] == JOB, kind
+    # Headless: a DNS name per pod, no virtual IP spreading connections over the replicas.
+    assert service_object["spec"]["clusterIP"] == "None"
+    assert statefulset["spec"]["serviceName"] == service_object["metadata"]["name"]
+    pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert selects(statefulset["spec"]["selector"]["matchLabels"], pod_labels)
+    assert selects(service_object["spec"]["selector"], pod_labels)
+    assert statefulset["spec"]["replicas"] >= 2
+    # The base's pod, replicated: every check of the base Deployment's pod holds for it.
+    assert statefulset["spec"]["template"] == manifests()["Deployment"]["spec"]["template"]
+
+
+def sharded_replica_addresses() -> list[str]:
+    """host:port of each replica of deploy/kubernetes/sharded/, as the cluster's DNS names it."""
+    objects = manifests(SHARDED_DIR)
+    statefulset, service_object = objects["StatefulSet"], objects["Service"]
+    (port,) = service_object["spec"]["ports"]
+    name = statefulset["metadata"]["name"]
+    domain = f"{service_object['metadata']['name']}.{kustomization(SHARDED_DIR)['namespace']}.svc"
+    return [
+        f"{name}-{ordinal}.{domain}:{port['port']}"
+        for ordinal in range(statefulset["spec"]["replicas"])
+    ]
+
+
+def test_sharded_prometheus_probes_each_target_on_one_replica_of_the_statefulset() -> None:
+    addresses = sharded_replica_addresses()
+    probe, replicas = load_yaml(SHARDED_PROMETHEUS)["scrape_configs"]
+    assert (probe["job_name"], probe["metrics_path"]) == (JOB, "/probe")
+    assert probe["honor_labels"] is True
+    (discovery,) = probe["http_sd_configs"]
+    assert discovery["url"] == f"http://{addresses[0]}/sd"
+    hashmod, *shards = probe["relabel_configs"]
+    assert hashmod["action"] == "hashmod"
+    assert hashmod["source_labels"] == ["__param_account", "__param_region"]
+    assert hashmod["modulus"] == len(addresses) == len(shards)
+    # One address per shard number, each a replica's own: never one address for several.
+    assert [(s["source_labels"], s["target_label"]) for s in shards] == [
+        ([hashmod["target_label"]], "__address__")
+    ] * len(addresses)
+    assert {s["regex"]: s["replacement"] for s in shards} == {
+        str(ordinal): address for ordinal, address in enumerate(addresses)
+    }
+    assert replicas["job_name"] == f"{JOB}-replicas"
+    (static,) = replicas["static_configs"]
+    assert static["targets"] == addresses
 
 
 # ---------------------------------------------------------------------------------------

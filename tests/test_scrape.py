@@ -29,6 +29,7 @@ from exporter.metrics import (
     SCRAPE_SUCCESS,
     STATE,
 )
+from exporter.pack_rules import PackRules
 from exporter.scrape import Scraper, UnknownCollectorError
 from exporter.simulator import ConfigSimulator, Scenario, SimulatedPack
 from tests.collectors.test_status import OPERATION, stub_pages
@@ -397,6 +398,36 @@ def test_new_targets_keep_the_reads_of_unchanged_ones_and_drop_the_rest(known_ta
     assert sorted(by_collector(after)) == [("fake", "ap-southeast-2"), ("fake", "us-east-1")]
     assert collector.reads == 3, "the unchanged target was read again"
     assert scraper.targets == (kept, added)
+
+
+class RuleRecordingCollector(EveryTargetCollector):
+    """A fake collector that records each target's rules, as the compliance collector does."""
+
+    def __init__(self, policy: ReadPolicy, pack_rules: PackRules) -> None:
+        super().__init__(policy)
+        self.pack_rules = pack_rules
+
+    def read(self, target: Target, deadline: Deadline) -> dict[str, list[Sample]]:
+        self.pack_rules.record(target, {"pack": [f"rule-{target.region}"]})
+        return super().read(target, deadline)
+
+
+def test_the_rules_of_a_dropped_target_are_forgotten(account: Account) -> None:
+    account.account_id = ACCOUNT
+    pack_rules = PackRules()
+    collector = RuleRecordingCollector(ReadPolicy(), pack_rules)
+    kept, dropped = Target(account, "us-east-1"), Target(account, "eu-west-1")
+    scraper = fake_scraper([kept, dropped], collector)
+    served(scraper)
+    assert len(pack_rules) == 2
+
+    scraper.set_targets([kept])
+    del dropped  # what discovery held, as the scraper no longer does
+    served(scraper)
+    scraper.close()
+
+    assert len(pack_rules) == 1, "a dropped target's rules are kept"
+    assert pack_rules.of(Target(account, "us-east-1")) == {"pack": ("rule-us-east-1",)}
 
 
 class FakeReporter:

@@ -10,7 +10,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import botocore.client
 import botocore.handlers
+import botocore.model
 import botocore.session
 
 # The services the exporter makes clients of, by botocore service id.
@@ -66,7 +68,43 @@ def _share_client_class(
 
 
 def share_client_classes(core: botocore.session.Session) -> None:
-    """Have `core`'s clients share one class per service with every other session's."""
+    """Have `core`'s clients share one class per service with every other session's, and
+    one service model per model file (`share_service_models`)."""
+    share_service_models()
     core.get_component("event_emitter").register_last(
         "creating-client-class", _share_client_class, unique_id="exporter-share-client-class"
     )
+
+
+# botocore's private method that builds each client's ServiceModel, the one private interface
+# used here; tests/aws/test_client_classes.py fails if a botocore release changes it.
+MODEL_LOADER = "_load_service_model"
+MODEL_DESCRIPTION = "_service_description"
+_MODELS: dict[int, botocore.model.ServiceModel] = {}
+
+
+def share_service_models() -> None:
+    """Have every client share one ServiceModel per loaded model file, for the process.
+
+    botocore builds a ServiceModel per client, and it fills its shape and operation caches as
+    the client's calls need them: ~170 KB per account. Models are read-only once built; their
+    caches are filled idempotently, so a race only builds a shape twice. No public interface
+    makes the model, so this wraps `ClientCreator._load_service_model`, once.
+    """
+    creator = botocore.client.ClientCreator
+    original = getattr(creator, MODEL_LOADER)
+    if getattr(original, "exporter_shared", False):
+        return
+
+    def load(self: Any, service_name: str, api_version: str | None = None) -> Any:
+        built = original(self, service_name, api_version)
+        # The loader caches each file's parsed JSON: the same dict is the same model.
+        description = getattr(built, MODEL_DESCRIPTION)
+        with _CLASSES_LOCK:
+            shared = _MODELS.get(id(description))
+            if shared is None:  # it holds `description`, so that id is never reused
+                shared = _MODELS[id(description)] = built
+        return shared
+
+    load.exporter_shared = True  # type: ignore[attr-defined]
+    setattr(creator, MODEL_LOADER, load)

@@ -14,6 +14,7 @@ its thread, so a refresh stops retrying when the scrape that needed it gives up.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping, Set
 from typing import Any, Protocol
@@ -150,6 +151,9 @@ class ApiCallCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[Owner, str, str, str]] = Counter()
+        # Owners forgotten, held weakly: a read still in flight when discovery dropped its
+        # account would count it again, and keep the account and its clients for good.
+        self._forgotten: weakref.WeakSet[Owner] = weakref.WeakSet()
 
     def attach(self, client: Any, owner: Owner) -> None:
         """Count `client`'s attempts under `owner` and the client's region."""
@@ -192,12 +196,15 @@ class ApiCallCounter:
 
     def _add(self, owner: Owner, region: str, operation: str, outcome: str) -> None:
         with self._lock:
-            self._counts[(owner, region, operation, outcome)] += 1
+            if owner not in self._forgotten:
+                self._counts[(owner, region, operation, outcome)] += 1
 
     def forget(self, owners: Set[Owner]) -> None:
         """Drop the counts of `owners`: accounts that discovery no longer lists, whose series
-        go with them rather than being kept for the life of the process."""
+        go with them rather than being kept for the life of the process; their calls still
+        in flight are not counted."""
         with self._lock:
+            self._forgotten.update(owners)
             for key in [key for key in self._counts if key[0] in owners]:
                 del self._counts[key]
 

@@ -3,9 +3,14 @@ and sessions register only the handlers the exporter's operations use."""
 
 from __future__ import annotations
 
-import botocore.handlers
+import inspect
 
-from exporter.aws.client_classes import needed_handlers
+import boto3
+import botocore.client
+import botocore.handlers
+import botocore.session
+
+from exporter.aws.client_classes import MODEL_DESCRIPTION, MODEL_LOADER, needed_handlers
 from exporter.aws.credentials import client_config
 from exporter.config import AccountConfig, Config
 from tests.conftest import fake_credentials_sessions
@@ -43,3 +48,34 @@ def test_role_accounts_clients_share_one_class_per_service(simulator) -> None:
     assert "describe_conformance_pack_status" not in vars(first)
     assert type(clients[0]).__name__ == "ConfigService"
     assert "ConformancePackStatusDetails" in clients[1].describe_conformance_pack_status()
+
+
+def test_botocore_still_builds_each_client_s_model_where_it_is_shared() -> None:
+    """Fails loudly when a botocore release renames or reshapes the private method the
+    sharing wraps, or the attribute that holds a model's parsed file."""
+    creator = botocore.client.ClientCreator
+    parameters = list(inspect.signature(getattr(creator, MODEL_LOADER)).parameters)
+
+    assert parameters == ["self", "service_name", "api_version"]
+    model = botocore.session.get_session().get_service_model("config")
+    assert isinstance(getattr(model, MODEL_DESCRIPTION), dict)
+
+
+def test_every_client_of_a_service_shares_one_model(simulator) -> None:
+    """botocore would build each client's model, and its shape caches, anew (~170 KB)."""
+    sessions = fake_credentials_sessions(simulator.url)
+    config = client_config(Config())
+    role = AccountConfig(role_arn="arn:aws:iam::111111111111:role/reader")
+    role_session = sessions.for_account(role, "us-east-1", lambda _: None, config)
+    clients = [
+        session.client("config", region_name=region, endpoint_url=simulator.url, config=config)
+        for session in (role_session, boto3.Session(botocore_session=sessions.base))
+        for region in ("us-east-1", "eu-west-1")
+    ]
+    sts = role_session.client("sts", region_name="us-east-1", endpoint_url=simulator.url)
+
+    models = {id(client.meta.service_model) for client in clients}
+    assert len(models) == 1
+    assert sts.meta.service_model is not clients[0].meta.service_model
+    assert "ConformancePackStatusDetails" in clients[0].describe_conformance_pack_status()
+    assert "ConformancePackStatusDetails" in clients[3].describe_conformance_pack_status()

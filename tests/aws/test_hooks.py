@@ -123,3 +123,16 @@ def test_the_counter_forgets_the_owners_it_is_told(simulator) -> None:
     owners = {owner for owner, *_ in counter._counts}  # what it holds, not only what it serves
     assert owners == {kept}
     assert [row[-1] for row in counter.samples()] == [3]
+
+
+def test_the_counter_ignores_the_late_calls_of_owners_it_forgot(simulator) -> None:
+    """A read in flight when discovery dropped its account would keep it, and its clients,
+    for the life of the process."""
+    counter = ApiCallCounter()
+    gone, kept = make_account(simulator, counter), make_account(simulator, counter)
+    counter.forget({gone})
+
+    for account in (gone, kept):
+        fetch_pack_statuses(account.clients["us-east-1"], (), Deadline.after(10))
+
+    assert {owner for owner, *_ in counter._counts} == {kept}

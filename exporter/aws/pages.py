@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,7 +14,7 @@ from exporter.aws.errors import DeadlineExceededError, InvalidResponseError
 from exporter.aws.hooks import deadline_argument
 from exporter.deadline import Deadline
 
-_paginators: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_PAGINATORS = "_exporter_paginators"  # the attribute of a client that holds its paginators
 _paginators_lock = threading.Lock()
 
 
@@ -23,10 +22,12 @@ def paginator(client: Any, operation: str) -> Any:
     """The client's paginator for `operation`, built once: botocore builds a class per call.
 
     A paginator holds no state of its own (each `paginate` starts a new page iterator), so
-    threads share it.
+    threads share it. The paginators are kept on the client itself: each holds its client,
+    so a cache beside the client (even keyed weakly) would keep every client made alive, and
+    discovery makes and drops accounts for as long as the exporter runs.
     """
     with _paginators_lock:
-        built = _paginators.setdefault(client, {})
+        built: dict[str, Any] = vars(client).setdefault(_PAGINATORS, {})
         if operation not in built:
             built[operation] = client.get_paginator(operation)
         return built[operation]

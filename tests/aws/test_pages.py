@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 
 import pytest
 
@@ -42,3 +44,16 @@ def test_a_page_without_its_result_is_an_error(simulator) -> None:
 
     with pytest.raises(InvalidResponseError, match=KEY):
         read_all_pages(client, STATUS, KEY, 20, Deadline.after(10))
+
+
+def test_a_client_read_through_its_paginator_is_freed_once_dropped(simulator) -> None:
+    """Discovery makes and drops accounts for as long as the exporter runs: a paginator kept
+    for a client must not keep the client (and its account) alive."""
+    client = make_account(simulator, ApiCallCounter()).clients["us-east-1"]
+    read_all_pages(client, STATUS, KEY, 20, Deadline.after(10))
+    dropped = weakref.ref(client)
+
+    del client
+    gc.collect()
+
+    assert dropped() is None

@@ -192,6 +192,22 @@ def moto_client(service: Literal["organizations", "config"], url: str) -> Any:
     )
 
 
+def moto_recording_recorder(url: str, account: str) -> Any:
+    """moto's AWS Config with a recorder named `default` of `account`, recording, and its
+    delivery channel; the plain boto3 client on it."""
+    moto = moto_client("config", url)
+    moto.put_configuration_recorder(
+        ConfigurationRecorder={
+            "name": "default",
+            "roleARN": f"arn:aws:iam::{account}:role/config",
+            "recordingGroup": {"allSupported": True},
+        }
+    )
+    moto.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "bucket"})
+    moto.start_configuration_recorder(ConfigurationRecorderName="default")
+    return moto
+
+
 class Organization:
     """moto's organisation, set up and changed as its administrators would; its management
     account is moto's default, ACCOUNT."""

@@ -49,7 +49,7 @@ from tests.conftest import (
     ACCOUNT,
     ExporterProcess,
     aws_env,
-    moto_client,
+    moto_recording_recorder,
     parse_exposition,
     wait_for,
 )
@@ -299,16 +299,7 @@ def test_a_denied_pipeline_call_fails_the_pipeline_read_alone(
 def test_moto_recorder_status_through_the_same_parsing(moto_url) -> None:
     """moto answers DescribeConfigurationRecorderStatus by name only, and says PENDING, a value
     the model does not know: it must pass through with 1."""
-    moto = moto_client("config", moto_url)
-    moto.put_configuration_recorder(
-        ConfigurationRecorder={
-            "name": "default",
-            "roleARN": f"arn:aws:iam::{ACCOUNT}:role/config",
-            "recordingGroup": {"allSupported": True},
-        }
-    )
-    moto.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "bucket"})
-    moto.start_configuration_recorder(ConfigurationRecorderName="default")
+    moto = moto_recording_recorder(moto_url, ACCOUNT)
     [status] = moto.describe_configuration_recorder_status(ConfigurationRecorderNames=["default"])[
         "ConfigurationRecordersStatus"
     ]

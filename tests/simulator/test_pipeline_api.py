@@ -27,7 +27,7 @@ from exporter.simulator import (
     SourceStatus,
     pack_ids,
 )
-from tests.conftest import moto_client
+from tests.conftest import moto_recording_recorder
 from tests.simulator.conftest import NOW, OTHER_ACCOUNT, FakeClock, error_code, make_client
 
 REGION = "us-east-1"
@@ -427,16 +427,7 @@ def test_pipeline_reads_are_scoped_to_the_callers_account_and_region(session, se
 
 
 def test_recorder_status_has_the_shape_moto_gives_for_the_same_recorder(session, serve, moto_url):
-    moto = moto_client("config", moto_url)
-    moto.put_configuration_recorder(
-        ConfigurationRecorder={
-            "name": "default",
-            "roleARN": f"arn:aws:iam::{DEFAULT_ACCOUNT}:role/config",
-            "recordingGroup": {"allSupported": True},
-        }
-    )
-    moto.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "bucket"})
-    moto.start_configuration_recorder(ConfigurationRecorderName="default")
+    moto = moto_recording_recorder(moto_url, DEFAULT_ACCOUNT)
     simulator = serve(Scenario(packs={}, recorders={TARGET: [SimulatedRecorder("default")]}))
     ours = make_client(session, simulator)
 

@@ -84,17 +84,26 @@ def collector_for(
     return collector
 
 
-def stub_rows(stub: Stubber, rows: list[dict[str, Any]], aggregator: str = "org") -> None:
-    """The pages AWS sends: 100 rows each."""
-    pages = [rows[i : i + 100] for i in range(0, len(rows), 100)] or [[]]
+def stub_aggregator_pages(
+    stub: Stubber, operation: str, result_key: str, items: list[dict[str, Any]], aggregator: str
+) -> None:
+    """The pages AWS sends for one of an aggregator's paginated reads: 100 items each."""
+    pages = [items[i : i + 100] for i in range(0, len(items), 100)] or [[]]
     for index, page in enumerate(pages):
         expected: dict[str, Any] = {"ConfigurationAggregatorName": aggregator, "Limit": 100}
-        response: dict[str, Any] = {"AggregateComplianceByConformancePacks": page}
+        response: dict[str, Any] = {result_key: page}
         if index:
-            expected["NextToken"] = f"page-{index}"
+            expected["NextToken"] = f"{operation}-{index}"
         if index + 1 < len(pages):
-            response["NextToken"] = f"page-{index + 1}"
-        stub.add_response(OPERATION, response, expected)
+            response["NextToken"] = f"{operation}-{index + 1}"
+        stub.add_response(operation, response, expected)
+
+
+def stub_rows(stub: Stubber, rows: list[dict[str, Any]], aggregator: str = "org") -> None:
+    """The compliance pages AWS sends."""
+    stub_aggregator_pages(
+        stub, OPERATION, "AggregateComplianceByConformancePacks", rows, aggregator
+    )
 
 
 SOURCES_CALL = "describe_configuration_aggregator_sources_status"
@@ -117,16 +126,8 @@ def source(
 
 
 def stub_sources(stub: Stubber, sources: list[dict[str, Any]], aggregator: str = "org") -> None:
-    """The source pages AWS sends: 100 sources each."""
-    pages = [sources[i : i + 100] for i in range(0, len(sources), 100)] or [[]]
-    for index, page in enumerate(pages):
-        expected: dict[str, Any] = {"ConfigurationAggregatorName": aggregator, "Limit": 100}
-        response: dict[str, Any] = {"AggregatedSourceStatusList": page}
-        if index:
-            expected["NextToken"] = f"sources-{index}"
-        if index + 1 < len(pages):
-            response["NextToken"] = f"sources-{index + 1}"
-        stub.add_response(SOURCES_CALL, response, expected)
+    """The source pages AWS sends."""
+    stub_aggregator_pages(stub, SOURCES_CALL, "AggregatedSourceStatusList", sources, aggregator)
 
 
 def test_rule_counts_insufficient_data_is_the_rest_of_the_total() -> None:

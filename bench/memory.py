@@ -23,9 +23,7 @@ import argparse
 import gc
 import os
 import sys
-import tempfile
 import time
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,16 +31,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scrape_latency import ENV, exporter_command, process, simulator_command
-from targets import REGIONS, accounts_for, resident_mb
+from scrape_latency import ENV, process, simulator_command
+from targets import REGIONS, accounts_for, exporter, resident_mb
 
 SETTLE_SECONDS = 120.0  # how long to wait for the background reads to fill every series
-
-
-def scrape(url: str) -> str:
-    request = urllib.request.Request(url, headers={"X-Prometheus-Scrape-Timeout-Seconds": "60"})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return str(response.read().decode())
 
 
 def series_count(text: str) -> int:
@@ -52,21 +44,14 @@ def series_count(text: str) -> int:
 def settled(simulator_url: str, accounts: Sequence[str]) -> tuple[int, int, float]:
     """(targets, series, RSS MB) of an exporter reading `accounts` once its series stop
     growing: two scrapes in a row with the same count, after the first."""
-    lines = [f"regions: [{', '.join(REGIONS)}]", "min_interval_seconds: 0", "accounts:"]
-    lines += [f"  - role_arn: arn:aws:iam::{a}:role/reader" for a in accounts]
-    with tempfile.NamedTemporaryFile("w", suffix=".yml") as config:
-        config.write("\n".join(lines) + "\n")
-        config.flush()
-        env = {**ENV, "AWS_ENDPOINT_URL": simulator_url, "AWS_REGION": "us-east-1"}
-        with process(exporter_command(config.name), env, r"\bport=(\d+)") as (child, match):
-            url = f"http://127.0.0.1:{match[1]}/metrics"
-            counts = [series_count(scrape(url))]
-            give_up = time.monotonic() + SETTLE_SECONDS
-            while time.monotonic() < give_up and (len(counts) < 3 or counts[-1] != counts[-2]):
-                time.sleep(0.5)  # the background reads have no event to await from outside
-                counts.append(series_count(scrape(url)))
-            gc_text = scrape(url)  # one more, so the scrape path's memory is in the figure
-            return len(accounts) * len(REGIONS), series_count(gc_text), resident_mb(child.pid)
+    with exporter(simulator_url, accounts, REGIONS, None) as running:
+        counts = [series_count(running.scrape())]
+        give_up = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < give_up and (len(counts) < 3 or counts[-1] != counts[-2]):
+            time.sleep(0.5)  # the background reads have no event to await from outside
+            counts.append(series_count(running.scrape()))
+        gc_text = running.scrape()  # one more, so the scrape path's memory is in the figure
+        return len(accounts) * len(REGIONS), series_count(gc_text), resident_mb(running.pid)
 
 
 def sizing(simulator_url: str, fewer_url: str, accounts: int) -> None:

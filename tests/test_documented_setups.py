@@ -27,15 +27,13 @@ import yaml
 from exporter.config import AccountConfig, Config, parse_config
 from exporter.simulator import (
     ConfigSimulator,
-    Delivery,
     MemberPack,
     OrganizationPack,
     Scenario,
     SimulatedAggregator,
-    SimulatedDeliveryChannel,
     SimulatedPack,
-    SimulatedRecorder,
     SimulatedRule,
+    healthy_pipeline,
 )
 from tests.conftest import ACCOUNT, REPO, ExporterProcess, aws_env, parse_exposition, wait_for
 
@@ -164,12 +162,7 @@ class Estate:
                     "baseline", "CREATE_SUCCESSFUL", updated_at=NOW - 600, members=(member,)
                 )
             ]
-        recorder = SimulatedRecorder("default", started_at=NOW - 86400)
-        channel = SimulatedDeliveryChannel(
-            "default",
-            history=Delivery(attempted_at=NOW - 3600),
-            snapshot=Delivery(attempted_at=NOW - 3600),
-        )
+        recorder, channel = healthy_pipeline(NOW)
         return Scenario(
             {target: [pack] for target in self.targets()},
             access_key_accounts=dict(self.profiles.values()),

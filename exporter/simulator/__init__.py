@@ -32,6 +32,7 @@ from exporter.simulator.pipeline import (
     RecorderChange,
     SimulatedDeliveryChannel,
     SimulatedRecorder,
+    healthy_pipeline,
 )
 from exporter.simulator.scenario import DEFAULT_ACCOUNT, Scenario, generated_scenario
 from exporter.simulator.server import ConfigSimulator
@@ -67,6 +68,7 @@ __all__ = [
     "Transition",
     "demo_scenario",
     "generated_scenario",
+    "healthy_pipeline",
     "main",
     "pack_ids",
 ]

@@ -144,6 +144,17 @@ class SimulatedDeliveryChannel:
             raise ValueError(f"delivery channel name {self.name!r} is not a ChannelName")
 
 
+def healthy_pipeline(now: float) -> tuple[SimulatedRecorder, SimulatedDeliveryChannel]:
+    """A recorder recording for a day and a channel whose history and snapshot were delivered
+    an hour ago, as `now` is: what a healthy (account, region) holds."""
+    channel = SimulatedDeliveryChannel(
+        "default",
+        history=Delivery(attempted_at=now - 3600),
+        snapshot=Delivery(attempted_at=now - 3600),
+    )
+    return SimulatedRecorder("default", started_at=now - 86400), channel
+
+
 class Pipeline:
     """One (account, region)'s recorders, sorted by name for paging, and delivery channels.
 

@@ -11,7 +11,11 @@ from exporter.simulator.aggregator import SimulatedAggregator
 from exporter.simulator.compliance import SimulatedRule, estimated_score
 from exporter.simulator.organization import MemberPack, OrganizationPack
 from exporter.simulator.packs import SimulatedPack
-from exporter.simulator.pipeline import Delivery, SimulatedDeliveryChannel, SimulatedRecorder
+from exporter.simulator.pipeline import (
+    SimulatedDeliveryChannel,
+    SimulatedRecorder,
+    healthy_pipeline,
+)
 
 DEFAULT_ACCOUNT = "123456789012"
 
@@ -96,12 +100,7 @@ def generated_scenario(
         for index in range(organization_packs)
     ]
     targets = [(account, region) for account in accounts for region in regions]
-    recorder = SimulatedRecorder("default", started_at=at - 86400)
-    channel = SimulatedDeliveryChannel(
-        "default",
-        history=Delivery(attempted_at=at - 3600),
-        snapshot=Delivery(attempted_at=at - 3600),
-    )
+    recorder, channel = healthy_pipeline(at)
     return Scenario(
         packs={target: list(packs) for target in targets},
         default_account=accounts[0],

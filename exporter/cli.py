@@ -1,4 +1,5 @@
-"""Command line: flags, logging, signals; wires config → targets → collectors → scraper → HTTP."""
+"""Command line: flags, logging, signals; wires config → plan (targets, collectors, scraper) →
+reloader → HTTP."""
 
 from __future__ import annotations
 
@@ -10,24 +11,20 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from types import FrameType
 
 import botocore.session
 
 from exporter import __version__
 from exporter.aws.credentials import Sessions
-from exporter.aws.hooks import ApiCallCounter
-from exporter.aws.targets import Target, build_targets, discovery_labels, distinct_accounts
-from exporter.collection import Collector
-from exporter.collectors import COLLECTOR_NAMES, IAM_ACTIONS, build_collectors
+from exporter.aws.targets import discovery_labels
 from exporter.config import Config, ConfigError, load_config
-from exporter.discovery import AccountDiscovery, build_discovery
 from exporter.http import make_app, make_server, parse_listen_address
 from exporter.log import LEVELS, configure_logging
+from exporter.plan import prepare, refusal
 from exporter.regions import check_environment_regions
-from exporter.scrape import Scraper
+from exporter.reload import Reloader
 from exporter.warm_up import WarmUp
 from exporter.web import WebConfigFile
 
@@ -117,58 +114,28 @@ def _aws_sessions() -> tuple[Sessions, tuple[str, ...]]:
     return sessions, (region,) if region else ()
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What start-up builds from the configuration before serving."""
-
-    targets: list[Target]
-    collectors: list[Collector]
-    scraper: Scraper
-    discovery: AccountDiscovery | None
-
-
-def prepare(
-    config: Config,
-    sessions: Sessions,
-    default_regions: tuple[str, ...],
-    distinct: Callable[[list[Target]], list[Target]] = list,
-) -> Plan:
-    """Targets, collectors, scraper and discovery, built without an AWS call or a thread.
-
-    Start-up and --config.check both run it, so a configuration the check passes starts:
-    anything that cannot work raises ValueError here, once, the same way. A check that needs
-    the base session goes here too. `distinct` is the one step that may ask AWS: start-up
-    gives it distinct_accounts, the check leaves the targets as configured.
-    """
-    counter = ApiCallCounter()
-    targets = distinct(build_targets(config, sessions, counter, IAM_ACTIONS, default_regions))
-    collectors = build_collectors(config, sessions.base.get_service_model("config"))
-    scraper = Scraper(
-        collectors, targets, counter, concurrency=config.concurrency, names=COLLECTOR_NAMES
-    )
-    discovery = build_discovery(
-        config, targets, sessions, counter, IAM_ACTIONS, default_regions, scraper.set_targets
-    )
-    if discovery is not None:
-        scraper.add_reporter(discovery)
-    return Plan(targets, collectors, scraper, discovery)
+def read_config(args: argparse.Namespace) -> Config:
+    """The configuration, read and checked: at start and by every reload alike."""
+    # The demo's credentials are its own; otherwise the default chain's, asked only when a
+    # configured session is longer than role chaining allows.
+    base_is_role = (lambda: None) if args.demo else (lambda: Sessions().base_is_role())
+    config = load_config(args.config_file, base_is_role) if args.config_file else Config()
+    if not args.demo:  # the demo reads its own simulator, whatever the environment says
+        check_environment_regions(os.environ, allow_unknown=config.allow_unknown_regions)
+    return config
 
 
 def run(argv: Sequence[str]) -> int:
-    """Run the exporter until SIGTERM or SIGINT; returns the process exit code."""
+    """Run the exporter until SIGTERM or SIGINT; SIGHUP reloads the configuration file.
+    Returns the process exit code."""
     args = parse_args(argv)
     configure_logging(args.log_level, args.log_format)
     try:
-        # The demo's credentials are its own; otherwise the default chain's, asked only when
-        # a configured session is longer than role chaining allows.
-        base_is_role = (lambda: None) if args.demo else (lambda: Sessions().base_is_role())
-        config = load_config(args.config_file, base_is_role) if args.config_file else Config()
-        if not args.demo:  # the demo reads its own simulator, whatever the environment says
-            check_environment_regions(os.environ, allow_unknown=config.allow_unknown_regions)
+        config = read_config(args)
         web_config = WebConfigFile(args.web_config_file) if args.web_config_file else None
         host, port = parse_listen_address(args.listen_address)
     except ConfigError as error:
-        return _fail(f"configuration error: {error}")
+        return _fail(refusal(error))
     except ValueError as error:
         return _fail(f"invalid --web.listen-address: {error}")
 
@@ -176,26 +143,26 @@ def run(argv: Sequence[str]) -> int:
         sessions, default_regions = _demo_sessions(stack) if args.demo else _aws_sessions()
         try:
             if args.config_check:
-                prepare(config, sessions, default_regions).scraper.close()
+                prepare(config, sessions, default_regions, ask_aws=False).scraper.close()
                 print(f"{args.config_file or 'default configuration'}: OK")
                 return 0
-            plan = prepare(
-                config,
-                sessions,
-                default_regions,
-                lambda targets: distinct_accounts(targets, config.concurrency),
-            )
+            plan = prepare(config, sessions, default_regions)
         except ValueError as error:
-            return _fail(str(error))
-        targets, scraper, discovery = plan.targets, plan.scraper, plan.discovery
-        collectors = plan.collectors
+            return _fail(refusal(error))
+        scraper, targets = plan.scraper, plan.built.targets
         stack.callback(scraper.close)
-        if discovery is not None:
-            stack.callback(discovery.close)
+        reloader = Reloader(args.config_file, lambda: read_config(args), plan)
+        scraper.add_exporter_families(reloader.status.families)
+        stack.callback(reloader.close)
         warm_up = WarmUp((target.account for target in targets), config.concurrency)
 
         def ready() -> bool:
+            discovery = reloader.discovery
             return warm_up.ready and (discovery is None or discovery.ready)
+
+        def timeouts() -> tuple[float, float]:
+            settings = reloader.config
+            return settings.default_scrape_timeout_seconds, settings.scrape_timeout_offset_seconds
 
         app = make_app(
             scraper.metrics,
@@ -203,9 +170,9 @@ def run(argv: Sequence[str]) -> int:
             discover=lambda: discovery_labels(scraper.targets),
             status=scraper.snapshot,
             ready=ready,
+            reload=reloader.reload,
             telemetry_path=args.telemetry_path,
-            default_timeout_seconds=config.default_scrape_timeout_seconds,
-            timeout_offset_seconds=config.scrape_timeout_offset_seconds,
+            timeouts=timeouts,
         )
         if web_config:
             app = web_config.protect(app)
@@ -217,15 +184,21 @@ def run(argv: Sequence[str]) -> int:
             return _fail(f"cannot listen on {args.listen_address}: {reason}", EXIT_FAILURE)
         stack.callback(server.server_close)
         warm_up.start()
-        if discovery is not None:
-            discovery.start()
+        if plan.built.discovery is not None:
+            plan.built.discovery.start()
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("shutting down", extra={"signal": signal.Signals(signum).name})
             threading.Thread(target=server.shutdown, daemon=True).start()
 
+        def reload(_signum: int, _frame: FrameType | None) -> None:
+            # On a thread of its own: the signal interrupts the serving loop, which must not
+            # wait for new accounts to warm up.
+            threading.Thread(target=reloader.reload, name="reload", daemon=True).start()
+
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
         log.info(
             "listening",
             extra={
@@ -233,7 +206,7 @@ def run(argv: Sequence[str]) -> int:
                 "port": server.server_port,
                 "tls": tls is not None,
                 "targets": len(targets),
-                "collectors": ",".join(collector.name for collector in collectors),
+                "collectors": ",".join(collector.name for collector in plan.built.collectors),
                 "demo": args.demo,
                 "version": __version__,
             },

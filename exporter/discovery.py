@@ -3,15 +3,17 @@
 It runs on its own thread rather than inside scrapes: `/sd` and `/probe` need the list whether
 or not anything scrapes `/metrics`. Accounts listed in `accounts` win over discovered ones
 with the same id; the base credentials' own account is read with those credentials; an
-account that leaves the list stops being read, and its series go with it.
+account that leaves the list stops being read, and its series go with it. A configuration
+reload replaces the discovery with one that carries on the last list (see `previous`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from exporter.aws.accounts import DISCOVERED, Account
@@ -19,11 +21,10 @@ from exporter.aws.credentials import Sessions
 from exporter.aws.errors import UnknownAccountIdError, error_code
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.organizations import list_active_accounts
-from exporter.aws.targets import NO_REGION, Target
+from exporter.aws.targets import NO_REGION, Accounts, Target
 from exporter.collection import Reading
 from exporter.config import AccountConfig, Config, OrganizationAccountsConfig
 from exporter.deadline import Deadline
-from exporter.warm_up import WarmUp
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +47,34 @@ class AccountDiscovery:
         make_account: Callable[[AccountConfig], Account],
         apply: Callable[[Sequence[Target]], None],
         partition: str,
-        concurrency: int = 64,
-        forget: Callable[[set[Account]], None] = lambda _: None,
+        initial: Sequence[Target] = (),
+        previous: AccountDiscovery | None = None,
     ) -> None:
         """`account` holds the base credentials: it lists the accounts, and is read itself
-        when listed. `configured` are the targets of `accounts`; `apply` takes each new list,
-        then `forget` the accounts that left it (their state kept elsewhere, call counts).
-        New accounts are warmed up `concurrency` at a time before they are applied."""
+        when listed. `configured` are the targets of `accounts`; `apply` takes each new list
+        (and warms its new accounts, see exporter/warm_up.py). `initial` are the targets read
+        until a first listing. `previous`, the discovery a reload replaces, hands on its last
+        list (each account made again with `make_account`, which reuses one built alike), its
+        last listing's report and its readiness."""
         self.account = account
         self._settings = settings
         self._configured = tuple(configured)
+        self._initial = tuple(initial)
         self._make_account = make_account
         self._apply = apply
         self._partition = partition
-        self._concurrency = concurrency
-        self._forget = forget
         self._discovered: dict[str, Account] = {}
+        self._listed = False  # whether `_discovered` is a listing's, or only empty
         self._organizations: Any = None  # made on first use, like the accounts' clients
         self._last: tuple[Reading, float | None] | None = None  # and the last success's time
         self._stop = threading.Event()
+        self._applying = threading.Lock()  # held while a listing's targets are applied
         self._attempted = threading.Event()
         self._sts: Any = None  # made on first use too
+        self._delay = 0.0  # before the first listing
+        self._due: float | None = None  # when the next listing starts (monotonic)
+        if previous is not None:
+            self._carry_on(previous)
 
     @property
     def account_id(self) -> str | None:
@@ -101,13 +109,25 @@ class AccountDiscovery:
         """The last listing as a reading, and when one last succeeded."""
         return self._last
 
+    def targets(self) -> list[Target]:
+        """The targets to read now: those of the last list, else the initial ones."""
+        return self._targets(self._discovered) if self._listed else list(self._initial)
+
     def start(self) -> None:
-        """List now, then every refresh interval, on a daemon thread, until `close`."""
+        """List now (or when the discovery a reload replaced would have), then every refresh
+        interval, on a daemon thread, until `close`."""
         threading.Thread(target=self._run, name="discovery", daemon=True).start()
 
     def close(self) -> None:
         """Stop after the listing in progress, if any."""
         self._stop.set()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No listing applies its targets meanwhile: a reload builds on the targets read now,
+        then closes this discovery, whose listing in progress then applies nothing."""
+        with self._applying:
+            yield
 
     def refresh(self) -> bool:
         """List the accounts once; on success the targets follow, on failure they stay."""
@@ -116,12 +136,10 @@ class AccountDiscovery:
         try:
             account_ids = list_active_accounts(self.organizations, Deadline.after(LISTING_SECONDS))
             discovered = self._accounts(account_ids)
-            # Making a new account's clients and assuming its role cost tens of ms of CPU
-            # each: here, rather than in the budget of the first scrape that reads it.
-            new = [a for i, a in discovered.items() if i not in self._discovered]
-            if new:
-                WarmUp(new, self._concurrency).run()
-            self._apply(self._targets(discovered))
+            with self._applying:
+                if self._stop.is_set():  # replaced by a reload, whose discovery lists anew
+                    return False
+                self._apply(self._targets(discovered))
         except Exception as error:
             code = error_code(error)
             log.warning(
@@ -145,10 +163,7 @@ class AccountDiscovery:
                 "accounts discovered",
                 extra={"accounts": len(discovered), "added": len(added), "removed": len(removed)},
             )
-        gone = {self._discovered[i] for i in removed} - {*discovered.values(), self.account}
-        if gone:
-            self._forget(gone)
-        self._discovered = discovered
+        self._discovered, self._listed = discovered, True
         elapsed = time.monotonic() - started
         self._last = (
             Reading(self.account.resolve_account_id(self.sts), region, True, elapsed),
@@ -157,11 +172,40 @@ class AccountDiscovery:
         return True
 
     def _run(self) -> None:
+        self._stop.wait(self._delay)
         while not self._stop.is_set():
             succeeded = self.refresh()
             self._attempted.set()
             interval = self._settings.refresh_interval_seconds
-            self._stop.wait(interval if succeeded else min(interval, RETRY_SECONDS))
+            wait = interval if succeeded else min(interval, RETRY_SECONDS)
+            self._due = time.monotonic() + wait
+            self._stop.wait(wait)
+
+    def _carry_on(self, previous: AccountDiscovery) -> None:
+        """Take over `previous`'s list, less the accounts now excluded or configured, each
+        made again for the new settings; its base account becomes this one's. Unless the
+        listing itself changed, the first listing waits for the time `previous`'s was due."""
+        skipped = {*self._settings.exclude, *(t.account.account_id for t in self._configured)}
+        for account_id, account in previous._discovered.items():
+            if account_id in skipped:
+                continue
+            if account is previous.account:
+                self._discovered[account_id] = self.account
+            else:
+                member = self._settings.member(account_id, self._partition)
+                self._discovered[account_id] = self._make_account(member)
+        self._listed = previous._listed
+        self._last = previous._last
+        if previous.ready:
+            self._attempted.set()
+        # The same listing as before lists on its schedule: reloads never list more often.
+        unchanged = (previous._settings, previous.account, previous._configured) == (
+            self._settings,
+            self.account,
+            self._configured,
+        )
+        if unchanged and previous._due is not None:
+            self._delay = max(0.0, previous._due - time.monotonic())
 
     def _accounts(self, listed: Sequence[str]) -> dict[str, Account]:
         """The accounts to read of those `listed`, by id: the base account first, then the
@@ -209,20 +253,22 @@ def build_discovery(
     allowed_actions: frozenset[str],
     default_regions: tuple[str, ...],
     apply: Callable[[Sequence[Target]], None],
+    accounts: Accounts | None = None,
+    previous: AccountDiscovery | None = None,
 ) -> AccountDiscovery | None:
     """The discovery `organization_accounts` asks for, starting from `targets` (those of
-    `build_targets`); None when it is off. Raises ValueError when there is no region."""
+    `build_targets`); None when it is off. `accounts` makes the accounts (default: new ones);
+    `previous` is the discovery a reload replaces. Raises ValueError when there is no region."""
     settings = config.organization_accounts
     if settings is None:
         return None
     regions = settings.regions or config.regions or default_regions
     if not regions:
         raise ValueError(NO_REGION)
+    accounts = accounts or Accounts(sessions, config, counter, allowed_actions)
 
     def make_account(account: AccountConfig) -> Account:
-        return Account(
-            sessions, account, regions, config, counter, allowed_actions, source=DISCOVERED
-        )
+        return accounts.make(account, regions, DISCOVERED)
 
     if config.accounts:
         base, configured = make_account(AccountConfig()), targets
@@ -235,6 +281,6 @@ def build_discovery(
         make_account,
         apply,
         sessions.partition(regions[0]),
-        config.concurrency,
-        counter.forget,
+        targets,
+        previous,
     )

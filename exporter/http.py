@@ -1,5 +1,5 @@
-"""HTTP serving: the WSGI app (status page, metrics, probe, discovery, health, 404) and its
-server.
+"""HTTP serving: the WSGI app (status page, metrics, probe, discovery, health, reload, 404)
+and its server.
 
 prometheus_client's own `make_wsgi_app` answers every path and knows nothing of the scrape
 timeout header, so routing and the per-scrape deadline are done here. Connections (keep-alive,
@@ -38,6 +38,8 @@ Scrape = Callable[[Deadline, Sequence[str]], list[Metric]]
 Probe = Callable[[dict[str, str], Deadline], list[Metric]]
 # Discovery lists one label set per target (its `__param_*` and target labels).
 Discover = Callable[[], list[dict[str, str]]]
+# A reload of the configuration: whether it succeeded, and the line that says so or why not.
+Reload = Callable[[], tuple[bool, str]]
 
 # A client gets this long to send each request's headers (the first also to finish the TLS
 # handshake), then this long for each later read or write; slow clients cannot hold threads
@@ -79,9 +81,11 @@ def make_app(
     discover: Discover | None = None,
     status: Callable[[], Snapshot] | None = None,
     ready: Callable[[], bool] = lambda: True,
+    reload: Reload | None = None,
     telemetry_path: str = "/metrics",
     default_timeout_seconds: float = 10.0,
     timeout_offset_seconds: float = 0.5,
+    timeouts: Callable[[], tuple[float, float]] | None = None,
 ) -> WSGIApp:
     """The exporter's WSGI app; `scrape(deadline, collectors)` returns the families to expose.
 
@@ -108,6 +112,8 @@ def make_app(
     ]
     routes = {telemetry_path, "/", "/-/healthy", "/-/ready"}
     routes |= ({"/probe"} if probe else set()) | ({"/sd"} if discover else set())
+    routes |= {"/-/reload"} if reload else set()
+    scrape_timeouts = timeouts or (lambda: (default_timeout_seconds, timeout_offset_seconds))
     # Seconds the last answer of each kind took from the end of its reads to its body.
     answer_seconds: dict[tuple[str, tuple[str, ...]], float] = {}
 
@@ -116,6 +122,9 @@ def make_app(
         path = environ.get("PATH_INFO", "")
         if path not in routes:
             return _respond(start_response, method, "404 Not Found", b"Not Found\n")
+        if path == "/-/reload":
+            assert reload is not None
+            return _reload(start_response, method, reload)
         if method not in ("GET", "HEAD"):
             headers = [("Allow", "GET, HEAD")]
             return _respond(start_response, method, "405 Method Not Allowed", b"", headers)
@@ -136,9 +145,7 @@ def make_app(
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         # Answers of one kind (the path and its collectors) are about as large each time.
         kind = (path, tuple(query.get("collect[]", [])))
-        budget = scrape_budget(
-            environ.get(TIMEOUT_HEADER), default_timeout_seconds, timeout_offset_seconds
-        )
+        budget = scrape_budget(environ.get(TIMEOUT_HEADER), *scrape_timeouts())
         reserve = ANSWER_RESERVE * answer_seconds.get(kind, 0.0)
         deadline = Deadline.after(max(0.0, budget - reserve))
         try:
@@ -165,6 +172,16 @@ def make_app(
         return _respond(start_response, method, "200 OK", body, headers, content_type)
 
     return app
+
+
+def _reload(start_response: StartResponse, method: str, reload: Reload) -> list[bytes]:
+    """POST only, as Prometheus' own `/-/reload`: a GET must never change what is served."""
+    if method != "POST":
+        headers = [("Allow", "POST")]
+        return _respond(start_response, method, "405 Method Not Allowed", b"", headers)
+    succeeded, line = reload()
+    status = "200 OK" if succeeded else "500 Internal Server Error"
+    return _respond(start_response, method, status, f"{line}\n".encode())
 
 
 def discovery_document(address: str, label_sets: Iterable[dict[str, str]]) -> bytes:

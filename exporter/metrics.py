@@ -178,6 +178,17 @@ ACCOUNTS_HELP = (
     "default credentials' own) or organization (discovered from AWS Organizations)."
 )
 BUILD_INFO_HELP = "Versions of the exporter and of the libraries that shape its output; always 1."
+# The configuration reloads (SIGHUP, POST /-/reload), named as Prometheus and
+# blackbox_exporter name theirs.
+RELOAD_SUCCESSFUL = "aws_config_exporter_config_last_reload_successful"
+RELOAD_SUCCESS_TIME = "aws_config_exporter_config_last_reload_success_timestamp_seconds"
+RELOAD_HELP = {
+    RELOAD_SUCCESSFUL: (
+        "1 if the last reload of the configuration file succeeded (or none was asked for yet), "
+        "0 if it failed and the previous configuration still serves."
+    ),
+    RELOAD_SUCCESS_TIME: "Unix time of the last successful configuration reload, or of the start.",
+}
 
 
 def timestamp(value: datetime | float) -> float:
@@ -237,6 +248,17 @@ def accounts_family(counts: Mapping[str, int]) -> Metric:
     for source, count in sorted(counts.items()):
         family.add_metric([source], float(count))
     return family
+
+
+def reload_families(successful: bool, success_at: float) -> list[Metric]:
+    """The last configuration reload's outcome, and when one last succeeded."""
+    return gauge_families(
+        RELOAD_HELP,
+        {
+            RELOAD_SUCCESSFUL: [Sample(RELOAD_SUCCESSFUL, {}, float(successful))],
+            RELOAD_SUCCESS_TIME: [Sample(RELOAD_SUCCESS_TIME, {}, success_at)],
+        },
+    )
 
 
 def build_info_family() -> Metric:

@@ -13,8 +13,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence, Set
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Sequence, Set
+from concurrent.futures import Future, wait
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import Metric
@@ -33,6 +33,7 @@ from exporter.metrics import (
     build_info_family,
 )
 from exporter.status_page import Collection, Snapshot, UnsettledPack
+from exporter.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -64,40 +65,70 @@ class Scraper:
         # read starts within its scrape however many slow compliance or aggregator reads are
         # running. Threads start as reads need them, so pools sized for the most targets cost
         # nothing until used; each is bounded by `concurrency`.
-        self._pools = {
-            collector.name: ThreadPoolExecutor(
-                max_workers=concurrency, thread_name_prefix=f"collect-{collector.name}"
-            )
-            for collector in collectors
-        }
-        self._collectors = tuple(collectors)
+        self._concurrency = concurrency
+        self._pools: dict[str, Workers] = {}
+        self._collectors: tuple[Collector, ...] = ()
         self._reporters: tuple[Reporter, ...] = ()
+        self._exporter_families: tuple[Callable[[], Iterable[Metric]], ...] = ()
         self._lock = threading.Lock()
         self._targets: tuple[Target, ...] = ()
         self._slots: tuple[Slot, ...] = ()
-        self.set_targets(targets)
+        self.set_targets(targets, collectors)
 
     @property
     def targets(self) -> tuple[Target, ...]:
         """The targets read now."""
         return self._targets
 
-    def set_targets(self, targets: Sequence[Target]) -> None:
-        """Read `targets` from the next scrape on (discovery changes them while serving).
+    @property
+    def collectors(self) -> tuple[Collector, ...]:
+        """The collectors that read them."""
+        return self._collectors
 
-        A target read before keeps its reads in flight, its timings and its last good
-        reading; a target no longer given is dropped with them, and so are its series.
+    def set_targets(
+        self, targets: Sequence[Target], collectors: Sequence[Collector] | None = None
+    ) -> None:
+        """Read `targets` from the next scrape on (discovery changes them while serving), with
+        `collectors` if given (a reload changes them), in one step.
+
+        A (collector, target) read before keeps its reads in flight, its timings and its last
+        good reading; one no longer given is dropped with them, and so are its series. A
+        collector is told from another by identity: a reload passes the running one when its
+        settings did not change.
         """
         chosen = tuple(targets)
         with self._lock:
-            kept = {(slot.collector.name, slot.target): slot for slot in self._slots}
+            running = self._collectors if collectors is None else tuple(collectors)
+            for collector in running:
+                if collector.name not in self._pools:
+                    self._pools[collector.name] = Workers(self._concurrency, collector.name)
+            kept = {(slot.collector, slot.target): slot for slot in self._slots}
             self._slots = tuple(
-                kept.get((collector.name, target))
+                kept.get((collector, target))
                 or Slot(collector, target, self._pools[collector.name])
-                for collector in self._collectors
+                for collector in running
                 for target in collector.targets(chosen)
             )
-            self._targets = chosen
+            self._targets, self._collectors = chosen, running
+            names = {collector.name for collector in running}
+            for name in [name for name in self._pools if name not in names]:
+                self._pools.pop(name).shutdown(wait=False)
+
+    def resize(self, concurrency: int) -> None:
+        """Bound each collector's reads to `concurrency` from now on; reads keep their slots."""
+        with self._lock:
+            self._concurrency = concurrency
+            for pool in self._pools.values():
+                pool.resize(concurrency)
+
+    def set_reporters(self, reporters: Sequence[Reporter]) -> None:
+        """Serve `reporters`' self-metrics, and no other's (a reload replaces discovery)."""
+        self._reporters = tuple(reporters)
+
+    def add_exporter_families(self, families: Callable[[], Iterable[Metric]]) -> None:
+        """Serve `families()` in `/metrics`, whatever `collect[]` asks, never in a probe: the
+        exporter's own state (the last configuration reload), as the accounts gauge."""
+        self._exporter_families = (*self._exporter_families, families)
 
     def add_reporter(self, reporter: Reporter) -> None:
         """Serve `reporter`'s self-metrics in `/metrics` and on the status page."""
@@ -141,6 +172,7 @@ class Scraper:
         started = time.monotonic()
         with self._lock:
             slots, every_target = self._slots, self._targets
+            collectors = self._collectors
         chosen = set(every_target if targets is None else targets)
         pending = {
             slot: self._start(slot, deadline)
@@ -156,7 +188,7 @@ class Scraper:
         readings = {slot: self._served(slot, result, started) for slot, result in pending.items()}
         for slot, reading in readings.items():
             slot.served = reading
-        by_name = collector_families(self._collectors, readings)
+        by_name = collector_families(collectors, readings)
         reports = [
             (slot.collector.name, reading, slot.call.last_success_at)
             for slot, reading in readings.items()
@@ -181,6 +213,7 @@ class Scraper:
             sources = Counter(account.source for account in {t.account for t in every_target})
             counts = {source: sources[source] for source in {*SOURCES, *sources}}
             families.append(accounts_family(counts))
+            families += [family for source in self._exporter_families for family in source()]
         families.append(self._build_info)
         return families
 
@@ -225,7 +258,9 @@ class Scraper:
 
     def close(self) -> None:
         """Stop the worker threads without waiting for calls still in flight."""
-        for pool in self._pools.values():
+        with self._lock:
+            pools = list(self._pools.values())
+        for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _start(self, slot: Slot, deadline: Deadline) -> Reading | Future[Reading] | None:

@@ -8,7 +8,11 @@ import pytest
 
 from exporter import __version__
 from exporter.aws.targets import NO_REGION
-from exporter.cli import DEFAULT_PORT, parse_args, run
+from exporter.cli import DEFAULT_PORT, parse_args, read_config, run
+from exporter.config import Config
+from exporter.plan import prepare
+from exporter.reload import Reloader
+from tests.conftest import fake_credentials_sessions
 
 
 def test_defaults_follow_exporter_conventions() -> None:
@@ -111,6 +115,20 @@ def test_the_check_and_the_start_refuse_a_bad_config_alike(path: Path, capsys) -
     assert err.startswith(f"conformance-pack-exporter: configuration error: {path}:")
     assert err.count("\n") == 1
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("path", BAD_CONFIGS, ids=lambda path: path.name)
+def test_a_reload_refuses_a_bad_config_with_the_start_s_line(path: Path, capsys) -> None:
+    """The reload reads the file as the start does, and says why not in the same words."""
+    started = _refusal([f"--config.file={path}", "--web.listen-address=127.0.0.1:0"], capsys)
+    plan = prepare(Config(regions=("us-east-1",)), fake_credentials_sessions(), ())
+    args = parse_args([f"--config.file={path}"])
+
+    reloaded = Reloader(str(path), lambda: read_config(args), plan).reload()
+    plan.scraper.close()
+
+    assert started == (2, f"conformance-pack-exporter: {reloaded[1]}\n")
+    assert not reloaded[0]
 
 
 def test_the_check_refuses_what_only_building_the_targets_finds(monkeypatch, capsys) -> None:

@@ -5,6 +5,7 @@ against moto's Organizations is in tests/test_discovery_integration.py.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -12,14 +13,15 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.packs import fetch_pack_statuses
-from exporter.aws.targets import Target, build_targets
-from exporter.collectors import IAM_ACTIONS
+from exporter.aws.targets import Target
 from exporter.config import AccountConfig, Config, OrganizationAccountsConfig
 from exporter.deadline import Deadline
-from exporter.discovery import AccountDiscovery, build_discovery
+from exporter.discovery import AccountDiscovery
+from exporter.plan import Basis, build
+from exporter.scrape import Scraper
 from exporter.simulator import ConfigSimulator
+from exporter.warm_up import TargetUpdates
 from tests.conftest import ACCOUNT, fake_credentials_sessions, wait_for
 
 REGIONS = ("us-east-1", "eu-west-1")
@@ -46,24 +48,29 @@ def listed(
 
 
 class Discovery:
-    """A discovery as the CLI builds it, with its stubs and the target lists it applied."""
+    """A discovery as the CLI builds it, applying its lists through the path every change of
+    targets takes (warm-up, then the scraper, then forgetting), with its stubs and the target
+    lists it applied."""
 
     def __init__(self, config: Config, simulator: ConfigSimulator) -> None:
         """Members' roles are assumed through `simulator` when they are warmed up."""
-        sessions = fake_credentials_sessions(simulator.url)
-        counter = self.counter = ApiCallCounter()
-        self.initial = build_targets(config, sessions, counter, IAM_ACTIONS, ())
+        basis = Basis(fake_credentials_sessions(simulator.url), ())
+        self.counter = basis.counter
+        self.scraper = Scraper((), (), basis.counter)
+        updates = TargetUpdates(self.scraper, basis.counter.forget, concurrency=4)
         self.applied: list[list[Target]] = []
-        built = build_discovery(
-            config,
-            self.initial,
-            sessions,
-            counter,
-            IAM_ACTIONS,
-            (),
-            lambda targets: self.applied.append(list(targets)),
-        )
+
+        def apply(targets: Sequence[Target]) -> None:
+            self.applied.append(list(targets))
+            updates.apply(targets)
+
+        plan = self.built = build(config, basis, apply, ask_aws=False)
+        self.basis = basis
+        self.initial = plan.targets
+        self.scraper.set_targets(self.initial)
+        built = plan.discovery
         assert isinstance(built, AccountDiscovery)
+        updates.keep = frozenset({built.account})
         self.discovery = built
         self.organizations = Stubber(built.organizations)
         self.sts = Stubber(built.sts)
@@ -282,3 +289,80 @@ def test_the_first_listing_makes_discovery_ready_whatever_its_outcome(make) -> N
     reading = found.discovery.last_reading()
     assert reading is not None
     assert not reading[0].success
+
+
+def test_a_listing_applies_nothing_once_a_reload_closed_its_discovery(make) -> None:
+    """A reload builds on the targets read now with the listings paused, then closes the
+    discovery: its listing in progress must not apply a list over the reload's."""
+    found = make()
+    found.identity()
+    found.answer([listed(ACCOUNT), listed(MEMBER_A)])
+    outcome: list[bool] = []
+
+    def no_pending() -> bool:
+        try:
+            found.organizations.assert_no_pending_responses()
+            found.sts.assert_no_pending_responses()
+        except AssertionError:
+            return False
+        return True
+
+    with found.discovery.paused():
+        listing = threading.Thread(target=lambda: outcome.append(found.discovery.refresh()))
+        listing.start()
+        wait_for(no_pending, 10, "the listing", interval=0.01)
+        found.discovery.close()
+    listing.join(10)
+
+    assert outcome == [False]
+    assert found.applied == []
+
+
+def test_a_reload_s_discovery_carries_on_the_last_list(make) -> None:
+    found = make()
+    found.identity()
+    found.answer([listed(ACCOUNT), listed(MEMBER_A), listed(MEMBER_B)])
+    found.discovery.start()
+    wait_for(lambda: found.discovery.ready, 10, "the first listing", interval=0.01)
+    found.discovery.close()
+    listed_accounts = {t.account.account_id: t.account for t in found.applied[-1]}
+    settings = OrganizationAccountsConfig("conformance-pack-exporter", exclude=(MEMBER_B,))
+    config = Config(regions=REGIONS, organization_accounts=settings)
+    running = found.built.accounts.keys(listed_accounts.values())
+
+    successor = build(
+        config, found.basis, found.applied.append, reusable=running, previous=found.discovery
+    ).discovery
+
+    assert successor is not None
+    carried = {t.account.account_id: t.account for t in successor.targets()}
+    assert carried == {ACCOUNT: listed_accounts[ACCOUNT], MEMBER_A: listed_accounts[MEMBER_A]}
+    assert successor.account is found.discovery.account
+    assert successor.ready
+    assert successor.last_reading() == found.discovery.last_reading()
+
+
+@pytest.mark.parametrize(
+    ("exclude", "lists_at_once"), [((), False), ((MEMBER_B,), True)], ids=["same", "changed"]
+)
+def test_a_reload_s_discovery_lists_at_once_only_if_the_listing_changed(
+    make, exclude, lists_at_once
+) -> None:
+    """A flood of `POST /-/reload` must not become a flood of ListAccounts calls."""
+    found = make()
+    found.identity()
+    found.answer([listed(ACCOUNT), listed(MEMBER_A)])
+    found.discovery.start()
+    wait_for(lambda: found.discovery.ready, 10, "the first listing", interval=0.01)
+    found.discovery.close()
+    settings = OrganizationAccountsConfig("conformance-pack-exporter", exclude=exclude)
+    config = Config(regions=REGIONS, organization_accounts=settings)
+    running = found.built.accounts.keys(t.account for t in found.applied[-1])
+
+    successor = build(
+        config, found.basis, found.applied.append, reusable=running, previous=found.discovery
+    ).discovery
+
+    assert successor is not None
+    waits = successor._delay  # what its thread waits before listing
+    assert waits == 0.0 if lists_at_once else 3500 < waits <= 3600

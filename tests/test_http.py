@@ -429,3 +429,44 @@ def test_a_large_answer_arrives_within_a_short_scrape_timeout(exporter_factory, 
     assert body.count(f"\n{RULE_COMPLIANCE}{{") == expected
     assert 'collector="status",region="us-east-1"} 0.0' in body, "status reads timed out"
     assert answered < 0.6
+
+
+def test_reload_answers_post_with_its_line(scrape) -> None:
+    outcomes = [(True, "config.yml: reloaded"), (False, "configuration error: c.yml:2: bad")]
+    app = make_app(scrape, reload=lambda: outcomes.pop(0))
+
+    assert call(app, "/-/reload", method="POST") == (
+        "200 OK",
+        {"Content-Type": "text/plain; charset=utf-8", "Content-Length": "21"},
+        b"config.yml: reloaded\n",
+    )
+    status, _, body = call(app, "/-/reload", method="POST")
+    assert (status, body) == ("500 Internal Server Error", b"configuration error: c.yml:2: bad\n")
+    assert scrape.budgets == []
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE"])
+def test_reload_refuses_every_method_but_post(scrape, method) -> None:
+    reloads: list[str] = []
+
+    def reload() -> tuple[bool, str]:
+        reloads.append(method)
+        return True, ""
+
+    app = make_app(scrape, reload=reload)
+
+    status, headers, body = call(app, "/-/reload", method=method)
+
+    assert (status, headers["Allow"], body) == ("405 Method Not Allowed", "POST", b"")
+    assert reloads == []
+
+
+def test_the_scrape_timeouts_in_effect_are_asked_at_each_scrape(scrape) -> None:
+    timeouts = [(10.0, 0.5), (4.0, 1.0)]
+    app = make_app(scrape, timeouts=lambda: timeouts[0])
+
+    call(app, "/metrics")
+    timeouts.pop(0)
+    call(app, "/metrics")
+
+    assert scrape.budgets == [pytest.approx(9.5, abs=0.1), pytest.approx(3.0, abs=0.1)]

@@ -174,7 +174,12 @@ def test_every_row_of_the_metric_contract(exporter, simulator) -> None:
     assert all(
         v > 0 for v in by_region(samples, "aws_config_exporter_scrape_duration_seconds").values()
     )
-    exporter_wide = {"aws_config_exporter_build_info", "aws_config_exporter_accounts"}
+    exporter_wide = {
+        "aws_config_exporter_build_info",
+        "aws_config_exporter_accounts",
+        "aws_config_exporter_config_last_reload_successful",
+        "aws_config_exporter_config_last_reload_success_timestamp_seconds",
+    }
     for name, series in samples.items():
         if name.startswith("aws_config_") and name not in exporter_wide:
             assert all(labels["account_id"] == ACCOUNT for labels, _ in series), name

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 import pytest
+from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.samples import Sample
@@ -28,6 +29,7 @@ from exporter.metrics import (
     SCRAPE_DURATION,
     SCRAPE_SUCCESS,
     STATE,
+    gauge_families,
 )
 from exporter.pack_rules import PackRules
 from exporter.scrape import Scraper, UnknownCollectorError
@@ -609,3 +611,87 @@ def test_merged_families_are_contiguous_with_one_header(known_targets) -> None:
         assert ours_lines == list(range(start + 1, start + 1 + 3 * len(REGIONS)))
         assert text.count(f"# HELP {FAKE} ") == 1
         assert lines[start - 1] == f"# HELP {FAKE} A value the test controls."
+
+
+class OtherCollector(EveryTargetCollector):
+    """A second fake collector, with its own name."""
+
+    name = "other"
+
+
+def test_new_collectors_keep_the_reads_of_the_running_ones_and_drop_the_rest(
+    known_targets,
+) -> None:
+    """A reload passes the running collector when its settings did not change: its reads of
+    unchanged targets go on; one built anew reads again; one no longer given is dropped."""
+    running = EveryTargetCollector(ReadPolicy(min_interval_seconds=3600))
+    replaced = OtherCollector(ReadPolicy(min_interval_seconds=3600))
+    scraper = Scraper([running, replaced], known_targets, ApiCallCounter())
+    served(scraper)
+    rebuilt = OtherCollector(ReadPolicy(min_interval_seconds=3600))
+
+    scraper.set_targets(known_targets, [running, rebuilt])
+    kept = served(scraper)
+    scraper.set_targets(known_targets, [rebuilt])
+    dropped = served(scraper)
+    scraper.close()
+
+    assert (running.reads, replaced.reads, rebuilt.reads) == (2, 2, 2)
+    assert sorted(by_collector(kept)) == [
+        ("fake", "eu-west-1"),
+        ("fake", "us-east-1"),
+        ("other", "eu-west-1"),
+        ("other", "us-east-1"),
+    ]
+    assert sorted(by_collector(dropped)) == [("other", "eu-west-1"), ("other", "us-east-1")]
+    assert scraper.collectors == (rebuilt,)
+
+
+def test_a_resize_keeps_every_reading(known_targets) -> None:
+    collector = EveryTargetCollector(ReadPolicy(min_interval_seconds=3600))
+    scraper = Scraper([collector], known_targets, ApiCallCounter(), concurrency=1)
+    served(scraper)
+
+    scraper.resize(2)
+    again = served(scraper)
+    scraper.close()
+
+    assert collector.reads == 2, "a reading was dropped by the resize"
+    assert sorted(by_collector(again)) == [("fake", "eu-west-1"), ("fake", "us-east-1")]
+
+
+def test_reporters_are_replaced_whole(known_targets) -> None:
+    scraper = fake_scraper(known_targets, FakeCollector(ReadPolicy()))
+    first, second = FakeReporter(known_targets[0].account), FakeReporter(known_targets[0].account)
+    first.last = (Reading(ACCOUNT, "us-east-1", True, 0.5), 1.0)
+    second.last = (Reading(ACCOUNT, "eu-west-1", False, 0.5), None)
+    scraper.add_reporter(first)
+
+    scraper.set_reporters([second])
+    samples = served(scraper)
+    scraper.close()
+
+    assert by_collector(samples)[("discovery", "eu-west-1")] == 0.0
+    assert ("discovery", "us-east-1") not in by_collector(samples)
+
+
+def test_exporter_families_are_in_metrics_whatever_is_collected_and_never_in_probes(
+    known_targets,
+) -> None:
+    scraper = fake_scraper(known_targets, FakeCollector(ReadPolicy()))
+    asked = []
+
+    def families() -> list[Metric]:
+        asked.append(True)
+        return gauge_families({"aws_config_test_state": "A state."}, {})
+
+    scraper.add_exporter_families(families)
+    every = parse_exposition(exposition(scraper.metrics(Deadline.after(5))))
+    only = exposition(scraper.metrics(Deadline.after(5), ["fake"]))
+    probed = exposition(scraper.probe({"account": ACCOUNT}, Deadline.after(5)))
+    scraper.close()
+
+    assert "# HELP aws_config_test_state A state." in only
+    assert "aws_config_test_state" not in probed
+    assert FAKE in every
+    assert len(asked) == 2

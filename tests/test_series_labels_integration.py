@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.metrics import ACCOUNTS, BUILD_INFO, PIPELINE_HELP, SOURCE_HELP
+from exporter.metrics import ACCOUNTS, BUILD_INFO, PIPELINE_HELP, RELOAD_HELP, SOURCE_HELP
 from exporter.simulator import ConfigSimulator
 from exporter.simulator.aggregator import SimulatedAggregator, SourceStatus
 from exporter.simulator.scenario import generated_scenario
@@ -31,7 +31,7 @@ COLLECTORS = {"status", "organization", "compliance", "aggregator", "pipeline", 
 REQUIRED = {*PIPELINE_HELP, *SOURCE_HELP}
 # The series of no (account, region): what the exporter is, how many accounts it reads, and
 # prometheus_client's process collector.
-TARGETLESS = {BUILD_INFO, ACCOUNTS}
+TARGETLESS = {BUILD_INFO, ACCOUNTS, *RELOAD_HELP}
 PROCESS_PREFIX = "process_"
 
 

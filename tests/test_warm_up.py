@@ -5,16 +5,19 @@ that can't be assumed fails alone and still lets the exporter become ready.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 
+from exporter.aws.accounts import Account
 from exporter.aws.hooks import ApiCallCounter
-from exporter.aws.targets import build_targets
+from exporter.aws.targets import Target, build_targets
 from exporter.collectors import IAM_ACTIONS
 from exporter.config import AccountConfig, Config
+from exporter.scrape import Scraper
 from exporter.simulator import ConfigSimulator, Scenario
-from exporter.warm_up import WarmUp
+from exporter.warm_up import TargetUpdates, WarmUp
 from tests.conftest import fake_credentials_sessions, wait_for
 
 pytestmark = pytest.mark.integration
@@ -54,3 +57,47 @@ def test_roles_are_assumed_before_any_scrape(simulator, caplog) -> None:
     ]
     summary = [r for r in caplog.records if r.getMessage() == "warmed up"]
     assert [(r.accounts, r.failed) for r in summary] == [(3, 1)]
+
+
+class RecordingScraper(Scraper):
+    """A scraper (of no collector) that records which roles were assumed when each list of
+    targets reached it."""
+
+    def __init__(self, simulator: ConfigSimulator, targets: Sequence[Target]) -> None:
+        self.simulator = simulator
+        self.assumed_when_applied: list[set[str]] = []
+        super().__init__((), targets, ApiCallCounter())
+
+    def set_targets(self, targets: Sequence[Target], collectors: Any = None) -> None:
+        calls = self.simulator.assume_role_calls
+        self.assumed_when_applied.append({call.role_arn for call in calls})
+        super().set_targets(targets, collectors)
+
+
+def test_new_accounts_are_warm_before_they_are_read_and_those_that_left_are_forgotten(
+    simulator,
+) -> None:
+    config = Config(
+        regions=("us-east-1",),
+        accounts=tuple(AccountConfig(role_arn=ROLE.format(a)) for a in (*GRANTED, DENIED)),
+    )
+    counter = ApiCallCounter()
+    first, second, kept = build_targets(
+        config, fake_credentials_sessions(simulator.url), counter, IAM_ACTIONS, ()
+    )
+    scraper = RecordingScraper(simulator, [first])
+    forgotten: list[set[Account]] = []
+    updates = TargetUpdates(scraper, forgotten.append, concurrency=4)
+    updates.keep = frozenset({kept.account})
+
+    updates.apply([Target(first.account, "us-east-1"), second, kept])
+    assert scraper.targets[0] is first, "an equal target did not keep its running object"
+    updates.apply([second])
+
+    new = {ROLE.format(GRANTED[1]), ROLE.format(DENIED)}
+    at_start, *applied = scraper.assumed_when_applied
+    assert (at_start, applied) == (set(), [new, new]), "read before its role was assumed"
+    assert [call.role_arn for call in simulator.assume_role_calls].count(
+        ROLE.format(GRANTED[0])
+    ) == 0
+    assert forgotten == [{first.account}], "a kept or staying account was forgotten"

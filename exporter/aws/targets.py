@@ -5,7 +5,9 @@ configuration, and the ones a `/probe` asks for.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -33,29 +35,98 @@ class Target:
         return self.account.clients[self.region]
 
 
+# What an account is built from: its entry, regions and source, and the client settings
+# (timeouts, attempts). Two accounts with one key read alike.
+AccountKey = tuple[AccountConfig, tuple[str, ...], str, float, float, int]
+
+
+class Accounts:
+    """Makes the accounts of one configuration, and remembers what each was built from.
+
+    A reload makes its accounts with `reusable`, the running accounts by key: one built the
+    same way is reused, with its sessions, credentials, clients, readings and call counts.
+    The reload calls `stop_reusing` once built: an account it did not reuse leaves the
+    targets (its counts forgotten), and must not come back through a later `make`.
+    """
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        config: Config,
+        counter: ApiCallCounter,
+        allowed_actions: frozenset[str],
+        reusable: Mapping[AccountKey, Account] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._config = config
+        self._counter = counter
+        self._allowed_actions = allowed_actions
+        self._reusable = dict(reusable or {})
+        self._keys: weakref.WeakKeyDictionary[Account, AccountKey] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()  # discovery makes accounts on its own thread
+
+    def make(self, account: AccountConfig, regions: tuple[str, ...], source: str) -> Account:
+        """The account for `account` in `regions`: a reusable one built alike, else a new one."""
+        config = self._config
+        key = (
+            account,
+            regions,
+            source,
+            config.connect_timeout_seconds,
+            config.read_timeout_seconds,
+            config.total_max_attempts,
+        )
+        with self._lock:
+            made = self._reusable.get(key)
+            if made is None:
+                made = Account(
+                    self._sessions,
+                    account,
+                    regions,
+                    config,
+                    self._counter,
+                    self._allowed_actions,
+                    source,
+                )
+            self._keys[made] = key
+        return made
+
+    def stop_reusing(self) -> None:
+        """Make only new accounts from now on."""
+        with self._lock:
+            self._reusable.clear()
+
+    def keys(self, accounts: Iterable[Account]) -> dict[AccountKey, Account]:
+        """`accounts` (those read now) by key, for the next reload to reuse; those this did
+        not make are left out."""
+        with self._lock:
+            return {self._keys[a]: a for a in accounts if a in self._keys}
+
+
 def build_targets(
     config: Config,
     sessions: Sessions,
     counter: ApiCallCounter,
     allowed_actions: frozenset[str],
     default_regions: tuple[str, ...],
+    accounts: Accounts | None = None,
 ) -> list[Target]:
     """One target per (account, region) read from the start: the listed accounts, else the
     default credentials' account (discovered as an organisation member, if discovery is on).
 
     An account's regions are its own, else the config's, else `default_regions` (the SDK's).
+    `accounts` makes them (a reload's reuses the running ones); default: new ones.
 
     Raises ValueError when an account ends up with no region to read.
     """
+    accounts = accounts or Accounts(sessions, config, counter, allowed_actions)
     source = CONFIGURED if config.accounts or not config.organization_accounts else DISCOVERED
     targets = []
     for account_config in config.accounts or (config.base_account or AccountConfig(),):
         regions = account_config.regions or config.regions or default_regions
         if not regions:
             raise ValueError(NO_REGION)
-        account = Account(
-            sessions, account_config, regions, config, counter, allowed_actions, source
-        )
+        account = accounts.make(account_config, regions, source)
         targets += [Target(account, region) for region in regions]
     return targets
 

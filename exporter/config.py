@@ -63,6 +63,7 @@ _COMPLIANCE: Readers = {
     "interval_seconds": lambda node: node.seconds(0, 86400),
     "noncompliant_resources": ConfigNode.boolean,
     "rule_series": lambda node: node.one_of(RULE_SERIES),
+    "remediation": ConfigNode.boolean,
 }
 
 _PIPELINE: Readers = {

@@ -48,13 +48,15 @@ class ComplianceConfig:
     on every scrape (0 does repeat them); the resource counts cost one more call per 25
     non-compliant rules and a series per rule, so they are opt-in. `rule_series` sets the
     per-rule series of both compliance and the pipeline (`none` drops the resource counts
-    too); the per-pack counts and verdicts stay in every mode.
+    too); the per-pack counts and verdicts stay in every mode. `remediation` reads the rules'
+    remediations too: a call per 25 rules and one per rule with a remediation, so opt-in.
     """
 
     enabled: bool = True
     interval_seconds: float = 300.0
     noncompliant_resources: bool = False
     rule_series: RuleSeries = "all"
+    remediation: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ calls for the S scored packs, ceil(N/5) summary calls, one rule call per pack (o
 rules; an aggregator costs ceil(packs/100) calls and ceil(sources/100) source-status calls; a
 pipeline refresh costs one recorder listing per 20 recorders, one status call per recorder, one
 delivery call and ceil(rules/25) rule-evaluation calls (with compliance off, also the pack
-listing and one rule call per pack to learn the rule names).
+listing and one rule call per pack to learn the rule names); with `compliance.remediation`, a
+compliance refresh also costs ceil(rules/25) remediation-configuration calls and, per rule with
+a remediation, max(1, ceil(executions/100)) execution-status calls.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ import pytest
 
 from exporter.simulator import (
     ConfigSimulator,
+    RemediationExecution,
     Scenario,
     SimulatedAggregator,
     SimulatedDeliveryChannel,
     SimulatedPack,
     SimulatedRecorder,
+    SimulatedRemediation,
     SimulatedRule,
 )
 from tests.conftest import ACCOUNT, ExporterProcess, aws_env, parse_exposition, wait_for
@@ -51,6 +55,8 @@ RECORDERS = "ListConfigurationRecorders"
 RECORDER_STATUS = "DescribeConfigurationRecorderStatus"
 DELIVERY = "DescribeDeliveryChannelStatus"
 EVALUATION = "DescribeConfigRuleEvaluationStatus"
+REMEDIATIONS = "DescribeRemediationConfigurations"
+REMEDIATION_EXECUTIONS = "DescribeRemediationExecutionStatus"
 CONFIG_OPERATIONS = (
     STATUS,
     SCORES,
@@ -63,6 +69,8 @@ CONFIG_OPERATIONS = (
     RECORDER_STATUS,
     DELIVERY,
     EVALUATION,
+    REMEDIATIONS,
+    REMEDIATION_EXECUTIONS,
 )
 # The page sizes and chunks the documentation states.
 STATUS_PAGE, SCORE_PAGE, SUMMARY_NAMES, RULE_PAGE, COUNT_NAMES, AGGREGATE_PAGE = (
@@ -74,6 +82,7 @@ STATUS_PAGE, SCORE_PAGE, SUMMARY_NAMES, RULE_PAGE, COUNT_NAMES, AGGREGATE_PAGE =
     100,
 )
 RECORDER_PAGE, EVALUATION_NAMES, SOURCE_PAGE = 20, 25, 100
+REMEDIATION_NAMES, EXECUTION_PAGE = 25, 100
 
 Start = Callable[..., ExporterProcess]
 
@@ -315,3 +324,56 @@ def test_a_pipeline_refresh_costs_the_documented_calls(start) -> None:
         STATUS: 1,
         PACK_RULES: 3,
     }
+
+
+def test_remediations_cost_the_documented_calls(start) -> None:
+    """51 rules (three configuration calls) in 3 packs; remediations of 101, 100 and no
+    executions (two, one and one execution-status calls)."""
+
+    def remediation(count: int) -> SimulatedRemediation:
+        executions = tuple(RemediationExecution(f"bucket-{n:03d}") for n in range(count))
+        return SimulatedRemediation("AWS-Fix", executions=executions)
+
+    sizes = {0: 101, 1: 100, 2: 0}
+    served = [
+        SimulatedPack(
+            f"pack-{index}",
+            "CREATE_COMPLETE",
+            requested_at=NOW - 600,
+            score=100.0,
+            scored_at=NOW,
+            rules=(
+                SimulatedRule(f"rule-{index}-fixed", remediation=remediation(sizes[index])),
+                *(SimulatedRule(f"rule-{index}-{n:02d}") for n in range(16)),
+            ),
+        )
+        for index in range(3)
+    ]
+    with ConfigSimulator(Scenario({(ACCOUNT, "us-east-1"): served})) as simulator:
+        process = start(
+            simulator,
+            "regions: [us-east-1]\npipeline: {enabled: false}\n"
+            "compliance: {interval_seconds: 3600, remediation: true}\n",
+        )
+        body = scrape_until(
+            process,
+            "/metrics?collect[]=compliance",
+            "aws_config_conformance_pack_remediation_executions",
+        )
+
+        rules = sum(len(pack.rules) for pack in served)
+        expected = {
+            STATUS: math.ceil(len(served) / STATUS_PAGE),
+            SCORES: math.ceil(len(served) / SCORE_PAGE),
+            SUMMARY: math.ceil(len(served) / SUMMARY_NAMES),
+            PACK_RULES: len(served),
+            REMEDIATIONS: math.ceil(rules / REMEDIATION_NAMES),
+            REMEDIATION_EXECUTIONS: sum(
+                max(1, math.ceil(count / EXECUTION_PAGE)) for count in sizes.values()
+            ),
+        }
+        assert simulator_calls(simulator, "us-east-1") == expected
+        assert exporter_calls(body, "us-east-1") == expected
+    assert rules == 51
+    assert expected[REMEDIATIONS] == 3
+    assert expected[REMEDIATION_EXECUTIONS] == 4

@@ -64,6 +64,7 @@ def test_full_config_values_are_converted() -> None:
             interval_seconds=60.5,
             noncompliant_resources=True,
             rule_series="noncompliant",
+            remediation=True,
         ),
     )
 
@@ -123,6 +124,7 @@ def test_compliance_defaults_apply_when_the_section_is_absent() -> None:
     assert (compliance.enabled, compliance.interval_seconds) == (True, 300.0)
     assert compliance.noncompliant_resources is False
     assert compliance.rule_series == "all"
+    assert compliance.remediation is False
 
 
 @pytest.mark.parametrize("mode", ["all", "noncompliant", "none"])
@@ -138,6 +140,12 @@ def test_compliance_every_scrape_with_resources() -> None:
     assert config.compliance == ComplianceConfig(
         enabled=True, interval_seconds=0.0, noncompliant_resources=True
     )
+
+
+def test_remediation_is_read_with_the_rule_series_it_follows() -> None:
+    config = load_config(str(FIXTURES / "compliance-remediation.ok.yml"))
+
+    assert config.compliance == ComplianceConfig(rule_series="noncompliant", remediation=True)
 
 
 def test_the_pipeline_is_on_by_default_every_five_minutes() -> None:

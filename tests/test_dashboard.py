@@ -128,7 +128,7 @@ ORGANIZATION_ERROR = ("OrganizationConformancePackFailure", "1 member account fa
 EXPORTER_SETTINGS: dict[str, Any] = {
     "organization_conformance_packs": True,
     "export_status_reason": True,
-    "compliance": ComplianceConfig(noncompliant_resources=True),
+    "compliance": ComplianceConfig(noncompliant_resources=True, remediation=True),
     "pipeline": PipelineConfig(),
     "aggregators": (DEMO_AGGREGATOR,),
 }
@@ -866,6 +866,25 @@ def test_rule_evaluation_by_pack_shows_every_evaluation():
     for evaluation in judged.split("|"):
         steps = override_properties(panel, shown[evaluation])["thresholds"]["steps"]
         assert [step["value"] for step in steps if step["color"] != "text"] == [1], evaluation
+
+
+def test_remediation_states_are_coloured_by_the_alert_they_raise():
+    """Every remediation state the model knows but UNKNOWN has a colour; FAILED, what
+    ConformancePackRemediationFailing fires on, is red."""
+    [rule] = [rule for rule in ALERTS if rule["alert"] == "ConformancePackRemediationFailing"]
+    [(_, _, _, failed)] = [m for m in fixed_matchers(rule["expr"]) if m[1] == "state"]
+    panel = panel_titled("Resources by remediation state")
+    colours = {
+        override["matcher"]["options"]: override["properties"][0]["value"]["fixedColor"]
+        for override in panel["fieldConfig"]["overrides"]
+    }
+    assert set(colours) == set(model_enum("RemediationExecutionState")) - {"UNKNOWN"}
+    assert colours[failed] == "red"
+
+
+def test_rule_remediations_turn_red_on_the_first_failure():
+    steps = override_properties(panel_titled("Rule remediations"), "Failed")["thresholds"]
+    assert [step["value"] for step in steps["steps"] if step["color"] == "red"] == [1]
 
 
 def test_docs_describe_every_panel_and_variable():

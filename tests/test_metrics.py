@@ -36,6 +36,7 @@ from exporter.metrics import (
     SCRAPE_SUCCESS,
     api_requests_family,
     build_info_family,
+    reload_families,
 )
 from tests.conftest import (
     ACCOUNT,
@@ -105,7 +106,8 @@ def stub_status(stub: Stubber, pages: list[dict[str, Any]]) -> None:
 def stub_compliance(stub: Stubber, pages: list[dict[str, Any]]) -> None:
     """Recorded compliance answers for the us-east-1 packs: the listing, a score with more
     decimals than a float divides exactly, verdicts and rules of every listed pack (two not
-    scored yet), counts."""
+    scored yet), counts, and the remediations of two rules (one automatic and failing, with
+    a state the model does not know; one manual)."""
     updated = datetime.fromtimestamp(1_700_003_000, timezone.utc)
     stub_status(stub, pages)
     stub.add_response(
@@ -179,6 +181,56 @@ def stub_compliance(stub: Stubber, pages: list[dict[str, Any]]) -> None:
             "ComplianceTypes": ["NON_COMPLIANT"],
         },
     )
+    stub_remediation(stub)
+
+
+def stub_remediation(stub: Stubber) -> None:
+    """The remediation reads of the four rules the compliance read listed."""
+    remediations = (
+        ("iam-root-access-key-check", "AWSConfigRemediation-DeleteUnusedIAMUser", False),
+        ("s3-bucket-public-read-prohibited", "AWS-DisableS3BucketPublicReadWrite", True),
+    )
+    stub.add_response(
+        "describe_remediation_configurations",
+        {
+            "RemediationConfigurations": [
+                {
+                    "ConfigRuleName": rule,
+                    "TargetType": "SSM_DOCUMENT",
+                    "TargetId": target,
+                    "Automatic": automatic,
+                    "MaximumAutomaticAttempts": 5,
+                    "RetryAttemptSeconds": 60,
+                }
+                for rule, target, automatic in remediations
+            ]
+        },
+        {
+            "ConfigRuleNames": [
+                "iam-root-access-key-check",
+                "restricted-ssh",
+                "s3-bucket-public-read-prohibited",
+                "securityhub-enabled",
+            ]
+        },
+    )
+    for (rule, _, _), states in zip(
+        remediations, (("SUCCEEDED",), ("FAILED", "FAILED", "SUCCEEDED", "CANCELLED")), strict=True
+    ):
+        stub.add_response(
+            "describe_remediation_execution_status",
+            {
+                "RemediationExecutionStatuses": [
+                    {
+                        "ResourceKey": {"resourceType": "AWS::S3::Bucket", "resourceId": f"b-{n}"},
+                        "State": state,
+                        "InvocationTime": datetime.fromtimestamp(1_700_003_100, timezone.utc),
+                    }
+                    for n, state in enumerate(states)
+                ]
+            },
+            {"ConfigRuleName": rule, "Limit": 100},
+        )
 
 
 def stub_pipeline(stub: Stubber) -> None:
@@ -304,7 +356,7 @@ def recorded_scrape() -> list[Any]:
         concurrency=1,  # one worker: the stubbed answers are consumed in a known order
         min_interval_seconds=3600,  # later scrapes serve the first reads, reading nothing
         organization_conformance_packs=True,
-        compliance=ComplianceConfig(noncompliant_resources=True),
+        compliance=ComplianceConfig(noncompliant_resources=True, remediation=True),
         pipeline=PipelineConfig(),
         aggregators=(AggregatorConfig("org", "us-east-1"),),
     )
@@ -466,3 +518,18 @@ def test_openmetrics_output_is_well_formed(states) -> None:
         3.0,
     )
     assert parsed["aws_config_conformance_pack_info"].type == "gauge"
+
+
+def test_the_reload_families_as_prometheus_names_its_own() -> None:
+    """Written by hand: one series each, no label, as Prometheus' own reload metrics."""
+    assert encode_text(reload_families(False, 1_700_000_000.25)).decode() == (
+        "# HELP aws_config_exporter_config_last_reload_successful 1 if the last reload of the "
+        "configuration file succeeded (or none was asked for yet), 0 if it failed and the "
+        "previous configuration still serves.\n"
+        "# TYPE aws_config_exporter_config_last_reload_successful gauge\n"
+        "aws_config_exporter_config_last_reload_successful 0.0\n"
+        "# HELP aws_config_exporter_config_last_reload_success_timestamp_seconds Unix time of "
+        "the last successful configuration reload, or of the start.\n"
+        "# TYPE aws_config_exporter_config_last_reload_success_timestamp_seconds gauge\n"
+        "aws_config_exporter_config_last_reload_success_timestamp_seconds 1.70000000025e+09\n"
+    )

@@ -2,18 +2,15 @@
 resources break each non-compliant rule.
 
 AWS re-evaluates rules on change or every 1 to 24 hours, so a target is read at most every
-`compliance.interval_seconds`, in the background, with the fewest calls the API allows. The
-packs are those DescribeConformancePackStatus lists, as the status collector reads them (a
-new pack may have no score yet, and still has a verdict and rules). For N packs, R of whose
-rules are non-compliant, in a region with S scored packs: ceil(N/20) status calls, ceil(S/20)
-score calls (none without packs), ceil(N/5) summary calls, one rule call per pack (more past
-1,000 rules) and, with `noncompliant_resources`, ceil(R/25) resource-count calls (none with
-`rule_series: none`, which serves no per-rule series); every size is the installed botocore
-model's. The calls of one target are made one after the other, so a target never has more
-than one compliance call in flight beside its status read.
+`compliance.interval_seconds`, in the background, with the fewest calls the API allows
+(exporter/aws/compliance.py counts them). The packs are those DescribeConformancePackStatus
+lists, as the status collector reads them (a new pack may have no score yet, and still has a
+verdict and rules). The resource counts are not read with `rule_series: none`, which serves
+no per-rule series; with `remediation`, the rules' remediations are read too.
 
 `compliance.rule_series` bounds the per-rule series: `all` a state set per rule, `noncompliant`
-one series per NON_COMPLIANT rule (its resource counts too), `none` no per-rule series.
+one series per NON_COMPLIANT rule (its resource counts too), `none` no per-rule series; the
+remediation families follow it too (exporter/collectors/remediation.py).
 """
 
 from __future__ import annotations
@@ -21,16 +18,19 @@ from __future__ import annotations
 import decimal
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.samples import Sample
 
+# The reads are re-exported: callers know them from this module.
+from exporter.aws.compliance import ComplianceLimits as ComplianceLimits
+from exporter.aws.compliance import PackCompliance as PackCompliance
+from exporter.aws.compliance import fetch_compliance as fetch_compliance
 from exporter.aws.packs import IAM_ACTION as STATUS_IAM_ACTION
-from exporter.aws.packs import NO_SUCH_PACK, fetch_pack_rules, fetch_pack_statuses
-from exporter.aws.pages import each_or_alone, input_max, read_all_pages, read_token_pages
+from exporter.aws.remediation import IAM_ACTIONS as REMEDIATION_IAM_ACTIONS
 from exporter.aws.targets import Target
 from exporter.collection import ReadPolicy
+from exporter.collectors.remediation import REMEDIATION_HELP, RULE_FAMILIES, remediation_samples
 from exporter.config import Config
 from exporter.config_types import RuleSeries
 from exporter.deadline import Deadline
@@ -48,104 +48,6 @@ from exporter.metrics import (
     timestamp,
 )
 from exporter.pack_rules import PackRules
-
-
-@dataclass(frozen=True)
-class ComplianceLimits:
-    """The page sizes and name limits of the compliance calls, as the model sets them."""
-
-    scores_per_page: int
-    names_per_summary: int
-    rules_per_count: int
-    longest_counted_rule: int
-
-    @classmethod
-    def of(cls, service_model: Any) -> ComplianceLimits:
-        """The limits of `service_model`, the client's own: what botocore validates against."""
-        counts = "DescribeComplianceByConfigRule"
-        return cls(
-            scores_per_page=input_max(
-                service_model, "ListConformancePackComplianceScores", "Limit"
-            ),
-            names_per_summary=input_max(
-                service_model, "GetConformancePackComplianceSummary", "ConformancePackNames"
-            ),
-            rules_per_count=input_max(service_model, counts, "ConfigRuleNames"),
-            longest_counted_rule=input_max(service_model, counts, "ConfigRuleNames", each=True),
-        )
-
-
-@dataclass(frozen=True)
-class PackCompliance:
-    """What AWS says of one target's packs, as botocore parsed it."""
-
-    scores: Sequence[Mapping[str, Any]] = ()
-    verdicts: Mapping[str, str] = field(default_factory=dict)
-    rules: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
-    resource_counts: Mapping[str, Mapping[str, Any]] | None = None
-
-
-def fetch_compliance(
-    client: Any, pack_names: tuple[str, ...], deadline: Deadline, count_resources: bool
-) -> PackCompliance:
-    """Scores, verdicts and rules of every pack the status read lists (or of `pack_names`),
-    with the fewest calls; scores only of listed packs, and only where AWS has one."""
-    limits = ComplianceLimits.of(client.meta.service_model)
-    statuses = fetch_pack_statuses(client, pack_names, deadline)
-    names = sorted({str(status["ConformancePackName"]) for status in statuses})
-    scores: list[dict[str, Any]] = []
-    if names:
-        scores = read_token_pages(
-            client,
-            "list_conformance_pack_compliance_scores",
-            "ConformancePackComplianceScores",
-            deadline,
-            Limit=limits.scores_per_page,
-        )
-    listed = set(names)
-    scores = [score for score in scores if score["ConformancePackName"] in listed]
-    summaries = each_or_alone(
-        NO_SUCH_PACK,
-        names,
-        limits.names_per_summary,
-        lambda chunk: read_all_pages(
-            client,
-            "get_conformance_pack_compliance_summary",
-            "ConformancePackComplianceSummaryList",
-            None,
-            deadline,
-            ConformancePackNames=chunk,
-        ),
-    )
-    verdicts = {
-        row["ConformancePackName"]: row["ConformancePackComplianceStatus"] for row in summaries
-    }
-    rules = fetch_pack_rules(client, names, deadline)
-    counts = None
-    if count_resources:
-        failing = sorted(
-            rule["ConfigRuleName"]
-            for pack_rules in rules.values()
-            for rule in pack_rules
-            if rule["ComplianceType"] == "NON_COMPLIANT"
-            and len(rule["ConfigRuleName"]) <= limits.longest_counted_rule
-        )
-        rows = each_or_alone(
-            "NoSuchConfigRuleException",
-            failing,
-            limits.rules_per_count,
-            lambda chunk: read_all_pages(
-                client,
-                "describe_compliance_by_config_rule",
-                "ComplianceByConfigRules",
-                None,
-                deadline,
-                ConfigRuleNames=chunk,
-                ComplianceTypes=["NON_COMPLIANT"],
-            ),
-        )
-        counts = {row["ConfigRuleName"]: row.get("Compliance", {}) for row in rows}
-    return PackCompliance(scores, verdicts, rules, counts)
 
 
 def _ratio(score: str) -> float | None:
@@ -231,6 +133,7 @@ class ComplianceCollector:
             "config:GetConformancePackComplianceSummary",
             "config:DescribeConformancePackCompliance",
             "config:DescribeComplianceByConfigRule",
+            *REMEDIATION_IAM_ACTIONS,
         }
     )
 
@@ -239,16 +142,19 @@ class ComplianceCollector:
     ) -> None:
         """`pack_rules`, when given, gets each target's rule names after every good read."""
         self.values = tuple(service_model.shape_for("ConformancePackComplianceType").enum)
+        self.remediation_states = tuple(service_model.shape_for("RemediationExecutionState").enum)
         self._pack_names = config.conformance_packs
         self._pack_rules = pack_rules
         self._rule_series = config.compliance.rule_series
         per_rule = self._rule_series != "none"
         self._count_resources = config.compliance.noncompliant_resources and per_rule
+        self._remediation = config.compliance.remediation
+        remediation_help = REMEDIATION_HELP if self._remediation else {}
         self.help_texts: Mapping[str, str] = {
             name: text
-            for name, text in COMPLIANCE_HELP.items()
+            for name, text in {**COMPLIANCE_HELP, **remediation_help}.items()
             if (self._count_resources or name not in RESOURCE_FAMILIES)
-            and (per_rule or name != RULE_COMPLIANCE)
+            and (per_rule or name not in (RULE_COMPLIANCE, *RULE_FAMILIES))
         }
         self.policy = ReadPolicy(config.compliance.interval_seconds, background=True)
 
@@ -265,7 +171,9 @@ class ComplianceCollector:
 
     def read(self, target: Target, deadline: Deadline) -> dict[str, list[Sample]]:
         """One target's pack compliance as samples."""
-        found = fetch_compliance(target.client, self._pack_names, deadline, self._count_resources)
+        found = fetch_compliance(
+            target.client, self._pack_names, deadline, self._count_resources, self._remediation
+        )
         if self._pack_rules is not None:
             self._pack_rules.record(
                 target,
@@ -275,4 +183,16 @@ class ComplianceCollector:
                 },
             )
         account_id = target.account.resolve_account_id()
-        return compliance_samples(account_id, target.region, found, self.values, self._rule_series)
+        samples = compliance_samples(
+            account_id, target.region, found, self.values, self._rule_series
+        )
+        if found.remediations is not None:
+            samples |= remediation_samples(
+                account_id,
+                target.region,
+                found.rules,
+                found.remediations,
+                self.remediation_states,
+                self._rule_series,
+            )
+        return samples

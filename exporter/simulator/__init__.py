@@ -34,6 +34,7 @@ from exporter.simulator.pipeline import (
     SimulatedRecorder,
     healthy_pipeline,
 )
+from exporter.simulator.remediation import RemediationExecution, SimulatedRemediation
 from exporter.simulator.scenario import DEFAULT_ACCOUNT, Scenario, generated_scenario
 from exporter.simulator.server import ConfigSimulator
 from exporter.simulator.sts import AssumeRoleCall
@@ -57,12 +58,14 @@ __all__ = [
     "PackState",
     "PackType",
     "RecorderChange",
+    "RemediationExecution",
     "Scenario",
     "Score",
     "SimulatedAggregator",
     "SimulatedDeliveryChannel",
     "SimulatedPack",
     "SimulatedRecorder",
+    "SimulatedRemediation",
     "SimulatedRule",
     "SourceStatus",
     "Transition",

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from exporter.simulator.remediation import SimulatedRemediation
 from exporter.simulator.service_model import enum_values
 
 INSUFFICIENT_DATA: Literal["INSUFFICIENT_DATA"] = "INSUFFICIENT_DATA"
@@ -26,12 +27,14 @@ class SimulatedRule:
     when the rule is NON_COMPLIANT. `evaluation` is how Config last ran the rule, as
     DescribeConfigRuleEvaluationStatus reports it: fine, failing to evaluate or to be invoked
     since an earlier success, or never evaluated yet (which leaves no compliance data).
+    `remediation` is the rule's remediation configuration with its executions, if it has one.
     """
 
     name: str
     compliance: str = "COMPLIANT"
     non_compliant_resources: int = 0
     evaluation: Evaluation = "ok"
+    remediation: SimulatedRemediation | None = None
 
     def __post_init__(self) -> None:
         compliance_types = enum_values("ConformancePackComplianceType")

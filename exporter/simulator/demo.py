@@ -1,6 +1,5 @@
-"""The estate ``--demo`` serves: a management account in two regions, mostly healthy, with packs
-that move, fail and lose compliance while you watch, organization packs over four accounts, and
-a Config pipeline whose recorder in one region stops while you watch."""
+"""The estate ``--demo`` serves: one account in two regions, with packs that move, fail, lose
+compliance and fail to remediate, organization packs over four accounts, and a pipeline."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from exporter.simulator.compliance import (
     SimulatedRule,
     estimated_score,
 )
+from exporter.simulator.demo_remediation import remediated
 from exporter.simulator.demo_rules import demo_rules, regression
 from exporter.simulator.organization import MemberPack, OrganizationPack
 from exporter.simulator.packs import PackState, PackType, SimulatedPack, Transition, pack_ids
@@ -33,8 +33,8 @@ FAILING_EVALUATION_PACK = "Operational-Best-Practices-for-PCI-DSS"
 
 def demo_scenario(now: float) -> Scenario:
     """A small, lively estate for ``--demo``: mostly healthy, with packs that move and fail,
-    a recorder that stops in the second region after a minute and a rule of the first region's
-    PCI-DSS pack that fails to evaluate."""
+    a recorder that stops in the second region after a minute, a rule of the first region's
+    PCI-DSS pack that fails to evaluate and remediations (exporter/simulator/demo_remediation)."""
     east, west = DEMO_REGIONS
     channel = SimulatedDeliveryChannel(
         "default",
@@ -43,8 +43,8 @@ def demo_scenario(now: float) -> Scenario:
     )
     return Scenario(
         packs={
-            (DEFAULT_ACCOUNT, east): _east_packs(now),
-            (DEFAULT_ACCOUNT, west): _west_packs(now),
+            (DEFAULT_ACCOUNT, east): remediated(east, _east_packs(now)),
+            (DEFAULT_ACCOUNT, west): remediated(west, _west_packs(now)),
         },
         default_account=DEFAULT_ACCOUNT,
         organization_packs={

@@ -14,6 +14,7 @@ from exporter.simulator import (
     evaluation_api,
     organization,
     pipeline_api,
+    remediation_api,
     status_api,
 )
 from exporter.simulator.aggregator import SimulatedAggregator
@@ -42,6 +43,8 @@ _PACK_OPERATIONS: dict[str, PackOperation] = {
     compliance_api.PACK_RULES: compliance_api.pack_rule_compliance,
     compliance_api.RULES: compliance_api.rule_compliance,
     evaluation_api.OPERATION: evaluation_api.evaluation_status,
+    remediation_api.CONFIGURATIONS: remediation_api.remediation_configurations,
+    remediation_api.EXECUTIONS: remediation_api.execution_status,
 }
 _ORGANIZATION_OPERATIONS: dict[str, OrganizationOperation] = {
     organization.STATUSES: organization.organization_statuses,

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from exporter.simulator import DEMO_REGIONS, ConfigSimulator
+from exporter.simulator import DEMO_REGIONS, ConfigSimulator, pack_ids
 from exporter.simulator.demo import FAILING_EVALUATION_PACK, RECORDER_STOPS_AFTER
 from tests.conftest import ACCOUNT, ExporterProcess, aws_env
 from tests.e2e.conftest import JOB, PrometheusServer
@@ -54,8 +54,19 @@ EMPTY_IN_DEMO = {
     ("Non-compliant rules", "C"),
 }
 # Queries without data in the one-each scenario only: it selects eu-west-1's failed pack,
-# and the demo's one rule failing to evaluate is in FAILING_EVALUATION_PACK, in us-east-1.
-EMPTY_FOR_ONE_PACK = {("Rules failing to evaluate", "A"), ("Rules failing to evaluate", "B")}
+# the demo's one rule failing to evaluate is in FAILING_EVALUATION_PACK, in us-east-1, and
+# the failed pack has no remediation.
+REMEDIATION_QUERIES = {
+    ("Resources by remediation state", "A"),
+    ("Rule remediations", "A"),
+    ("Rule remediations", "B"),
+    ("Rule remediations", "C"),
+}
+EMPTY_FOR_ONE_PACK = {
+    ("Rules failing to evaluate", "A"),
+    ("Rules failing to evaluate", "B"),
+    *REMEDIATION_QUERIES,
+}
 # Organization packs are read in us-east-1 only (the first target), and member pack names
 # (OrgConformsPack-…) are none of the packs a scenario picks.
 MEMBER_QUERIES = {
@@ -77,6 +88,7 @@ PIPELINE_INTERVAL = 10
 EXPORTER_CONFIG = f"""\
 regions: [{", ".join(DEMO_REGIONS)}]
 pipeline: {{interval_seconds: {PIPELINE_INTERVAL}}}
+compliance: {{remediation: true}}
 organization_conformance_packs: true
 aggregators:
   - name: {DEMO_AGGREGATOR.name}
@@ -488,4 +500,57 @@ def test_organization_panels_match_the_estate(prometheus):
     }
     assert {row.get("reason") for row in states if row["state"].endswith("_FAILED")} == {
         ORGANIZATION_ERROR[1]
+    }
+
+
+def test_remediation_panels_show_the_demo_remediations(prometheus):
+    """Every remediation of the demo estate, by state and by rule, with its document and
+    whether it is automatic; failures only in the one pack whose remediation fails."""
+    estate = demo_with_aggregator(time.time()).packs
+    remediated = [
+        (region, pack.name, pack_ids(account, region, pack.name).rule_name(rule.name), rule)
+        for (account, region), packs in estate.items()
+        for pack in packs
+        for rule in pack.rules
+        if rule.remediation is not None
+    ]
+    by_state: dict[str, float] = {}
+    for *_, rule in remediated:
+        assert rule.remediation is not None
+        for execution in rule.remediation.executions:
+            by_state[execution.state] = by_state.get(execution.state, 0) + 1
+
+    # Compliance is read in the background: wait until both regions' reads are served.
+    expr = target_expr("Resources by remediation state", "A")
+    prometheus.wait_until(f"sum({expr}) == {sum(by_state.values())}", timeout=WAIT_SECONDS)
+    states = by_labels(prometheus.query(expr), "state")
+    rules = labels(prometheus.query(target_expr("Rule remediations", "A")))
+    failed = by_labels(
+        prometheus.query(target_expr("Rule remediations", "B")), "region", "config_rule"
+    )
+    resources = by_labels(
+        prometheus.query(target_expr("Rule remediations", "C")), "region", "config_rule"
+    )
+
+    assert {state: count for (state,), count in states.items() if count} == by_state
+    assert states[("UNKNOWN",)] == 0
+    assert {
+        (r["region"], r["conformance_pack"], r["config_rule"], r["target_id"], r["automatic"])
+        for r in rules
+    } == {
+        (region, pack, name, rule.remediation.target_id, str(rule.remediation.automatic).lower())
+        for region, pack, name, rule in remediated
+        if rule.remediation is not None
+    }
+    assert {key for key, count in failed.items() if count} == {
+        (region, name)
+        for region, _, name, rule in remediated
+        if rule.remediation is not None
+        and any(e.state == "FAILED" for e in rule.remediation.executions)
+    }
+    assert sum(failed.values()) == by_state["FAILED"]
+    assert resources == {
+        (region, name): float(len(rule.remediation.executions))
+        for region, _, name, rule in remediated
+        if rule.remediation is not None
     }

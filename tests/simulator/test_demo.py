@@ -184,3 +184,48 @@ def test_demo_pipeline_is_healthy_but_one_recorder_stops_and_one_rule_fails_to_e
     pack_id = pack_ids(DEFAULT_ACCOUNT, DEMO_REGIONS[0], FAILING_EVALUATION_PACK).pack_id
     assert len(failing) == 1
     assert failing[0].endswith(pack_id)
+
+
+def remediation_states(client: Any, rule_names: list[str]) -> dict[str, list[str]]:
+    """Each rule with a remediation, and the states of its executions."""
+    found: dict[str, list[str]] = {}
+    for start in range(0, len(rule_names), 25):
+        answer = client.describe_remediation_configurations(
+            ConfigRuleNames=rule_names[start : start + 25]
+        )
+        for configuration in answer["RemediationConfigurations"]:
+            name = configuration["ConfigRuleName"]
+            pages = client.get_paginator("describe_remediation_execution_status").paginate(
+                ConfigRuleName=name
+            )
+            found[name] = [e["State"] for p in pages for e in p["RemediationExecutionStatuses"]]
+    return found
+
+
+def test_the_demo_serves_remediations_one_pack_s_failing(session, serve) -> None:
+    """Remediations in both regions, their executions failing only in the first region's CIS
+    Level 1 pack, while the pack's compliance changes over time (its regressing rule)."""
+    clock = FakeClock(NOW)
+    simulator = serve(demo_scenario(NOW), clock=clock)
+    clock.now = NOW + 600  # past every compliance change of the demo
+    failing: dict[str, set[str]] = {}
+    remediated: set[str] = set()
+    for region in DEMO_REGIONS:
+        client = make_client(session, simulator, region=region)
+        for pack in demo_scenario(NOW).packs[(DEFAULT_ACCOUNT, region)]:
+            rules = [
+                rule["ConfigRuleName"]
+                for page in client.get_paginator("describe_conformance_pack_compliance").paginate(
+                    ConformancePackName=pack.name
+                )
+                for rule in page["ConformancePackRuleComplianceList"]
+            ]
+            for rule, states in remediation_states(client, rules).items():
+                assert states, rule
+                remediated.add(region)
+                if "FAILED" in states:
+                    failing.setdefault(f"{region}/{pack.name}", set()).add(rule)
+
+    assert remediated == set(DEMO_REGIONS)
+    assert list(failing) == ["us-east-1/Operational-Best-Practices-for-CIS-AWS-v14-Level1"]
+    assert len(next(iter(failing.values()))) == 1

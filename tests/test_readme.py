@@ -8,6 +8,7 @@ import shlex
 from dataclasses import fields
 
 from exporter import metrics
+from exporter.collectors.remediation import REMEDIATION_HELP
 from exporter.config import (
     AccountConfig,
     ComplianceConfig,
@@ -33,6 +34,8 @@ METRIC_NAMES = sorted(
         *metrics.PIPELINE_HELP,
         *metrics.SOURCE_HELP,
         *metrics.SELF_HELP,
+        *metrics.RELOAD_HELP,
+        *REMEDIATION_HELP,
         f"{metrics.API_REQUESTS}_total",
         metrics.ACCOUNTS,
         metrics.BUILD_INFO,

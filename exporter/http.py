@@ -45,9 +45,7 @@ Reload = Callable[[], tuple[bool, str]]
 # handshake), then this long for each later read or write; slow clients cannot hold threads
 # forever. Between requests a kept-alive connection may idle longer than Prometheus' default
 # 60 s scrape interval, so each scrape reuses it.
-HEADER_TIMEOUT_SECONDS = 10.0
-SOCKET_TIMEOUT_SECONDS = 60.0
-IDLE_TIMEOUT_SECONDS = 120.0
+TIMEOUTS = Timeouts(header=10.0, socket=60.0, idle=120.0)
 TIMEOUT_HEADER = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"
 MAX_SCRAPE_TIMEOUT_SECONDS = 600.0
 # Reads stop this many times the last answer's building time (encoding, gzip) before the
@@ -226,12 +224,15 @@ def parse_listen_address(address: str) -> tuple[str, int]:
 
 
 def make_server(
-    host: str, port: int, app: WSGIApp, tls_context: TLSContext | None = None
+    host: str,
+    port: int,
+    app: WSGIApp,
+    tls_context: TLSContext | None = None,
+    timeouts: Timeouts = TIMEOUTS,
 ) -> WSGIServer:
     """A threaded HTTP/1.1 server; an empty host listens on every IPv4 and IPv6 address it can.
 
     `tls_context()` is called for each new connection, so a rotated certificate is used
-    without a restart. The timeouts are read at each call, so tests can shorten them.
+    without a restart.
     """
-    timeouts = Timeouts(HEADER_TIMEOUT_SECONDS, SOCKET_TIMEOUT_SECONDS, IDLE_TIMEOUT_SECONDS)
     return http_server.make_server(host, port, app, tls_context, timeouts)

@@ -461,14 +461,14 @@ def test_slowloris_clients_do_not_delay_scrapes(exporter: ExporterProcess) -> No
             connection.close()
 
 
-def test_a_client_slower_than_the_header_deadline_is_cut_off(monkeypatch) -> None:
-    monkeypatch.setattr(http, "HEADER_TIMEOUT_SECONDS", 0.5)
+def test_a_client_slower_than_the_header_deadline_is_cut_off() -> None:
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok\n"]
 
-    server = make_server("127.0.0.1", 0, app)
+    timeouts = dataclasses.replace(http.TIMEOUTS, header=0.5)
+    server = make_server("127.0.0.1", 0, app, timeouts=timeouts)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as client:

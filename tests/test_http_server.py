@@ -10,12 +10,13 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from exporter import http as exporter_http
-from exporter.http import make_server
+from exporter.http import TIMEOUTS, make_server
+from exporter.http_server import Timeouts
 from tests.certs import Pki, client_context, make_pki
 
 Environ = dict[str, Any]
@@ -29,9 +30,11 @@ def echo_path(environ: Environ, start_response: Any) -> list[bytes]:
 
 
 @contextlib.contextmanager
-def serving(app: Any = echo_path, tls_context: Any = None) -> Iterator[int]:
+def serving(
+    app: Any = echo_path, tls_context: Any = None, timeouts: Timeouts = TIMEOUTS
+) -> Iterator[int]:
     """A server on a loopback port; yields the port."""
-    server = make_server("127.0.0.1", 0, app, tls_context)
+    server = make_server("127.0.0.1", 0, app, tls_context, timeouts)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         yield server.server_port
@@ -155,11 +158,10 @@ def test_an_answer_without_a_length_ends_with_the_connection() -> None:
     assert answer.endswith(b"\r\n\r\none\ntwo\n")
 
 
-def test_a_slow_later_request_is_cut_at_the_header_deadline(monkeypatch) -> None:
+def test_a_slow_later_request_is_cut_at_the_header_deadline() -> None:
     """The deadline holds for each request of a connection, from its first byte: a connection
     idle between requests for longer than the deadline is not cut."""
-    monkeypatch.setattr(exporter_http, "HEADER_TIMEOUT_SECONDS", 0.5)
-    with serving() as port, connect(port) as client:
+    with serving(timeouts=replace(TIMEOUTS, header=0.5)) as port, connect(port) as client:
         client.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_one_answer(client).endswith(b"/first\n")
         client.settimeout(0.8)
@@ -185,9 +187,8 @@ def test_a_slow_later_request_is_cut_at_the_header_deadline(monkeypatch) -> None
     assert 0.4 < elapsed < 3.0
 
 
-def test_an_idle_connection_is_closed_after_the_idle_timeout(monkeypatch) -> None:
-    monkeypatch.setattr(exporter_http, "IDLE_TIMEOUT_SECONDS", 0.3)
-    with serving() as port, connect(port) as client:
+def test_an_idle_connection_is_closed_after_the_idle_timeout() -> None:
+    with serving(timeouts=replace(TIMEOUTS, idle=0.3)) as port, connect(port) as client:
         client.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
         read_one_answer(client)
         started = time.monotonic()

@@ -1,5 +1,6 @@
 """``python -m exporter.simulator``: serve the demo or a generated scenario until stopped, for
-the demo and for benchmarks that want the simulator in its own process."""
+the demo, for benchmarks that want the simulator in its own process, and for rehearsing a
+failure (`--fault`) and checking the calls the docs promise (`--calls`) by hand."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from exporter.simulator.demo import DEMO_REGIONS, demo_scenario
+from exporter.simulator.faults import FAULT_KINDS, Fault, parse_fault
 from exporter.simulator.scenario import DEFAULT_ACCOUNT, generated_scenario
 from exporter.simulator.server import ConfigSimulator
 
@@ -37,7 +39,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--accounts", default=DEFAULT_ACCOUNT, help="comma-separated accounts for --packs"
     )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND[,FIELD=VALUE...]",
+        help=(
+            f"misbehave on matching requests; KIND is one of {', '.join(FAULT_KINDS)}; fields: "
+            "region, account, service, operation, count, seconds, chunk_size, partial "
+            "(repeatable; the first matching fault applies)"
+        ),
+    )
+    parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="on exit, print the calls received: 'service operation region account count' lines",
+    )
     args = parser.parse_args(argv)
+    faults: list[Fault] = []
+    for spec in args.fault:
+        try:
+            faults.append(parse_fault(spec))
+        except ValueError as error:
+            parser.error(f"--fault {spec}: {error}")
     host, _, port = str(args.listen).rpartition(":")
     if not host or not port.isdigit():
         parser.error(f"--listen must be HOST:PORT, got {args.listen!r}")
@@ -63,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     with ConfigSimulator(scenario, host=host, port=int(port)) as simulator:
         simulator.latency = args.latency
+        for fault in faults:
+            simulator.add_fault(fault)
         print(f"listening on {simulator.url}", flush=True)
         stopping.wait()
+        if args.calls:
+            for call, count in simulator.call_counts().items():
+                print(*call, count, flush=True)
     return 0

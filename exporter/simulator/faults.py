@@ -1,11 +1,12 @@
 """Misbehaviour on demand: errors, malformed bodies, delays and broken connections, scoped to
-requests by service, operation, region or account, so callers can test every failure path."""
+requests by service, operation, region or account, so tests, benchmarks and anyone
+rehearsing an alert (`python -m exporter.simulator --fault ...`) reach every failure path."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Literal, get_args
 
 from exporter.simulator.errors import ERRORS, ApiError
@@ -78,6 +79,32 @@ class Fault:
                 (self.operation, request.operation),
             )
         )
+
+
+def parse_fault(spec: str) -> Fault:
+    """The fault a command line names: its kind, then `field=value` pairs, comma-separated
+    (``access_denied,region=eu-west-1,operation=DescribeConformancePackStatus``).
+    Raises ValueError naming what is wrong."""
+    kind, *pairs = spec.split(",")
+    types = {field.name: field.type for field in fields(Fault) if field.name != "kind"}
+    values: dict[str, object] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or name not in types:
+            raise ValueError(f"{pair!r} is not one of {', '.join(f'{n}=' for n in types)}")
+        declared = str(types[name])
+        try:
+            if declared.startswith("int"):
+                values[name] = int(value)
+            elif declared == "float":
+                values[name] = float(value)
+            elif declared == "bool":
+                values[name] = {"true": True, "false": False}[value]
+            else:
+                values[name] = value
+        except (KeyError, ValueError):
+            raise ValueError(f"{name}={value!r} is not a valid {declared}") from None
+    return Fault(kind, **values)  # type: ignore[arg-type]  # checked in __post_init__
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """`ConfigSimulator`: one loopback server that answers AWS Config and STS from a `Scenario`,
-counts every call and applies the faults in force, while tests change both at will."""
+counts every call and applies the faults in force, while its user (a test, a benchmark, or
+`python -m exporter.simulator --fault ... --calls`) changes both at will."""
 
 from __future__ import annotations
 
@@ -162,17 +163,21 @@ class ConfigSimulator:
         service: str | None = None,
     ) -> int:
         """HTTP requests received so far, faulted or not, matching every filter given."""
-        with self._lock:
-            return sum(
-                seen
-                for (call_service, call_operation, call_region, call_account), seen in (
-                    self._calls.items()
-                )
-                if operation in (None, call_operation)
-                and region in (None, call_region)
-                and account in (None, call_account)
-                and service in (None, call_service)
+        return sum(
+            seen
+            for (call_service, call_operation, call_region, call_account), seen in (
+                self.call_counts().items()
             )
+            if operation in (None, call_operation)
+            and region in (None, call_region)
+            and account in (None, call_account)
+            and service in (None, call_service)
+        )
+
+    def call_counts(self) -> dict[tuple[str, str, str, str], int]:
+        """HTTP requests received so far by (service, operation, region, account), sorted."""
+        with self._lock:
+            return dict(sorted(self._calls.items()))
 
     def reset_calls(self) -> None:
         """Forget counted calls and recorded AssumeRole calls."""

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import botocore.config
+import botocore.exceptions
 import botocore.session
 import pytest
 
+from exporter.simulator import DEFAULT_ACCOUNT
 from tests.simulator.conftest import pack_names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,3 +106,65 @@ def test_cli_serves_generated_rules(session):
             process.wait()
 
     assert process.returncode == 0
+
+
+def test_cli_faults_requests_and_prints_the_calls_it_received(session):
+    """`--fault` misbehaves only where scoped; `--calls` prints every call on exit."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter.simulator",
+            "--listen=127.0.0.1:0",
+            "--fault=access_denied,region=eu-west-1,operation=DescribeConformancePackStatus",
+            "--calls",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        match = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)\n", process.stdout.readline())
+        assert match
+
+        def client(region: str):
+            return session.client(
+                "config",
+                region_name=region,
+                endpoint_url=match[1],
+                config=botocore.config.Config(retries={"total_max_attempts": 1}),
+            )
+
+        with pytest.raises(botocore.exceptions.ClientError, match="AccessDeniedException"):
+            client("eu-west-1").describe_conformance_pack_status()
+        assert pack_names(client("us-east-1"))
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 0, stderr
+    lines = set(stdout.splitlines())
+    assert f"config DescribeConformancePackStatus eu-west-1 {DEFAULT_ACCOUNT} 1" in lines
+    assert any(
+        line.startswith(f"config DescribeConformancePackStatus us-east-1 {DEFAULT_ACCOUNT} ")
+        for line in lines
+    ), lines
+
+
+def test_cli_refuses_a_bad_fault():
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter.simulator", "--fault", "throttle,colour=red"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "--fault throttle,colour=red:" in result.stderr

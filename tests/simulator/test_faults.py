@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 from botocore.parsers import ResponseParserError
 
 from exporter.simulator import DEFAULT_ACCOUNT, Fault, Scenario
+from exporter.simulator.faults import parse_fault
 from tests.simulator.conftest import (
     OPERATION,
     OTHER_ACCOUNT,
@@ -201,3 +202,38 @@ def test_faults_apply_only_within_their_scope(session, serve):
 def test_invalid_faults_are_refused(fields, message):
     with pytest.raises(ValueError, match=message):
         Fault(**fields)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("throttle", Fault("throttle")),
+        (
+            "access_denied,region=eu-west-1,operation=DescribeConformancePackStatus",
+            Fault("access_denied", region="eu-west-1", operation="DescribeConformancePackStatus"),
+        ),
+        (
+            "reset,account=111111111111,service=sts,count=2,partial=true",
+            Fault("reset", account="111111111111", service="sts", count=2, partial=True),
+        ),
+        ("slow_body,seconds=0.5,chunk_size=16", Fault("slow_body", seconds=0.5, chunk_size=16)),
+    ],
+)
+def test_a_command_line_names_a_fault(spec, expected):
+    assert parse_fault(spec) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("explode", "unknown fault kind"),
+        ("throttle,colour=red", "is not one of region=, account="),
+        ("throttle,region", "is not one of"),
+        ("throttle,count=two", "count='two' is not a valid int"),
+        ("reset,partial=yes", "partial='yes' is not a valid bool"),
+        ("hang,seconds=-1", "seconds"),
+    ],
+)
+def test_a_bad_fault_on_the_command_line_is_refused(spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse_fault(spec)

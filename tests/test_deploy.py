@@ -41,7 +41,7 @@ import yaml
 from deploy.generate_rules import GenerationError, Site, customize, render_prometheusrule
 from exporter.cli import parse_args
 from exporter.collectors import IAM_ACTIONS
-from exporter.config import ConfigError, OrganizationAccountsConfig, parse_config
+from exporter.config import ConfigError, OrganizationAccountsConfig, load_config, parse_config
 from exporter.config_accounts import EXTERNAL_ID_PATTERN, ROLE_ARN_PATTERN, ROLE_NAME_PATTERN
 from exporter.http import parse_listen_address
 from tests.conftest import REPO, run_tool
@@ -201,7 +201,10 @@ def test_compose_builds_the_exporter_from_the_repository_dockerfile() -> None:
     assert (context / exporter["build"].get("dockerfile", "Dockerfile")).is_file()
     arguments = parse_args(command("exporter"))
     assert arguments.demo
-    assert arguments.config_file is None
+    # The demo's configuration is mounted where the command reads it, and is valid.
+    mounted = {str(mount.target): mount.source for mount in mounts("exporter")}
+    config = load_config(str(mounted[arguments.config_file]))
+    assert config.compliance.remediation
 
 
 def test_compose_exporter_is_locked_down() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
+from exporter.aws.accounts import Account
 from exporter.collection import Collector, Reading, Slot
 from exporter.exposition import EncodedFamily, encode_samples
 from exporter.metrics import (
@@ -17,6 +18,7 @@ from exporter.metrics import (
     SCRAPE_DURATION,
     SCRAPE_SUCCESS,
     SELF_HELP,
+    account_info_family,
     first_of_each_series,
     gauge_families,
 )
@@ -73,3 +75,14 @@ def self_metrics(reports: Iterable[tuple[str, Reading, float | None]]) -> list[M
     for series in samples.values():
         series.sort(key=lambda sample: tuple(sample.labels[label] for label in COLLECTOR_LABELS))
     return gauge_families(SELF_HELP, samples)
+
+
+def account_info(accounts: Iterable[Account], listed: Mapping[str, str]) -> Metric:
+    """The names of the `accounts` read whose id is known: the configured `name` (an
+    operator's choice), else the one Organizations `listed` (id → name); none without either.
+    """
+    names = {}
+    for account in accounts:
+        if account.account_id and (name := account.name or listed.get(account.account_id)):
+            names[account.account_id] = name
+    return account_info_family(names)

@@ -3,8 +3,10 @@
 It runs on its own thread rather than inside scrapes: `/sd` and `/probe` need the list whether
 or not anything scrapes `/metrics`. Accounts listed in `accounts` win over discovered ones
 with the same id; the base credentials' own account is read with those credentials; an
-account that leaves the list stops being read, and its series go with it. A configuration
-reload replaces the discovery with one that carries on the last list (see `previous`).
+account that leaves the list stops being read, and its series go with it. The names the
+listing gives the accounts are kept too (`account_names`), apart from the accounts: they need
+not be unique, so they never become an account's `/probe` name. A configuration reload
+replaces the discovery with one that carries on the last list and names (see `previous`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from exporter.aws.accounts import DISCOVERED, Account
@@ -64,6 +66,7 @@ class AccountDiscovery:
         self._apply = apply
         self._partition = partition
         self._discovered: dict[str, Account] = {}
+        self._names: Mapping[str, str] = {}  # id → name, replaced whole: read by scrapes
         self._listed = False  # whether `_discovered` is a listing's, or only empty
         self._organizations: Any = None  # made on first use, like the accounts' clients
         self._last: tuple[Reading, float | None] | None = None  # and the last success's time
@@ -109,6 +112,11 @@ class AccountDiscovery:
         """The last listing as a reading, and when one last succeeded."""
         return self._last
 
+    def account_names(self) -> Mapping[str, str]:
+        """The names Organizations gives the active accounts (read or not), by id, as the last
+        successful listing had them; accounts without a name are left out."""
+        return self._names
+
     def targets(self) -> list[Target]:
         """The targets to read now: those of the last list, else the initial ones."""
         return self._targets(self._discovered) if self._listed else list(self._initial)
@@ -134,11 +142,14 @@ class AccountDiscovery:
         started = time.monotonic()
         region = self.account.regions[0]
         try:
-            account_ids = list_active_accounts(self.organizations, Deadline.after(LISTING_SECONDS))
-            discovered = self._accounts(account_ids)
+            listed = list_active_accounts(self.organizations, Deadline.after(LISTING_SECONDS))
+            discovered = self._accounts(listed)
+            names = {account_id: name for account_id, name in listed.items() if name}
             with self._applying:
                 if self._stop.is_set():  # replaced by a reload, whose discovery lists anew
                     return False
+                # New accounts are read from within `_apply`: their names are there first.
+                self._names = {**self._names, **names}
                 self._apply(self._targets(discovered))
         except Exception as error:
             code = error_code(error)
@@ -163,7 +174,7 @@ class AccountDiscovery:
                 "accounts discovered",
                 extra={"accounts": len(discovered), "added": len(added), "removed": len(removed)},
             )
-        self._discovered, self._listed = discovered, True
+        self._discovered, self._listed, self._names = discovered, True, names
         elapsed = time.monotonic() - started
         self._last = (
             Reading(self.account.resolve_account_id(self.sts), region, True, elapsed),
@@ -195,6 +206,7 @@ class AccountDiscovery:
                 member = self._settings.member(account_id, self._partition)
                 self._discovered[account_id] = self._make_account(member)
         self._listed = previous._listed
+        self._names = previous._names
         self._last = previous._last
         if previous.ready:
             self._attempted.set()
@@ -207,7 +219,7 @@ class AccountDiscovery:
         if unchanged and previous._due is not None:
             self._delay = max(0.0, previous._due - time.monotonic())
 
-    def _accounts(self, listed: Sequence[str]) -> dict[str, Account]:
+    def _accounts(self, listed: Collection[str]) -> dict[str, Account]:
         """The accounts to read of those `listed`, by id: the base account first, then the
         rest by id, less the excluded and configured ones. Raises when an id needed to tell
         accounts apart is unknown, rather than read one account twice."""

@@ -177,6 +177,12 @@ ACCOUNTS_HELP = (
     "Accounts the exporter reads, by source: config (listed in the configuration, or the "
     "default credentials' own) or organization (discovered from AWS Organizations)."
 )
+# The accounts read, by name: per account, not per target (no region).
+ACCOUNT_INFO = "aws_config_account_info"
+ACCOUNT_INFO_HELP = (
+    "Name of an account read; always 1: its configured name, else the one AWS Organizations "
+    "lists. Absent for an account with neither, or whose id is not known yet."
+)
 BUILD_INFO_HELP = "Versions of the exporter and of the libraries that shape its output; always 1."
 # The configuration reloads (SIGHUP, POST /-/reload), named as Prometheus and
 # blackbox_exporter name theirs.
@@ -247,6 +253,16 @@ def accounts_family(counts: Mapping[str, int]) -> Metric:
     family = GaugeMetricFamily(ACCOUNTS, ACCOUNTS_HELP, labels=("source",))
     for source, count in sorted(counts.items()):
         family.add_metric([source], float(count))
+    return family
+
+
+def account_info_family(names: Mapping[str, str]) -> Metric:
+    """One series per named account, from account id → name."""
+    family = GaugeMetricFamily(
+        ACCOUNT_INFO, ACCOUNT_INFO_HELP, labels=("account_id", "account_name")
+    )
+    for account_id, name in sorted(names.items()):
+        family.add_metric([account_id, name], 1.0)
     return family
 
 

@@ -125,5 +125,6 @@ def prepare(
     scraper.set_targets(built.targets, built.collectors)
     if built.discovery is not None:
         scraper.set_reporters([built.discovery])
+        scraper.set_listed_names(built.discovery.account_names)
         updates.keep = frozenset({built.discovery.account})
     return Plan(basis, built, scraper, updates)

@@ -13,13 +13,13 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from concurrent.futures import Future, wait
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import Metric
 
-from exporter.answer import collector_families, self_metrics
+from exporter.answer import account_info, collector_families, self_metrics
 from exporter.aws.accounts import SOURCES
 from exporter.aws.hooks import ApiCallCounter, Owner
 from exporter.aws.targets import Target, UnknownTargetError, select_targets
@@ -70,6 +70,7 @@ class Scraper:
         self._collectors: tuple[Collector, ...] = ()
         self._reporters: tuple[Reporter, ...] = ()
         self._exporter_families: tuple[Callable[[], Iterable[Metric]], ...] = ()
+        self._listed_names: Callable[[], Mapping[str, str]] = dict
         self._lock = threading.Lock()
         self._targets: tuple[Target, ...] = ()
         self._slots: tuple[Slot, ...] = ()
@@ -124,6 +125,10 @@ class Scraper:
     def set_reporters(self, reporters: Sequence[Reporter]) -> None:
         """Serve `reporters`' self-metrics, and no other's (a reload replaces discovery)."""
         self._reporters = tuple(reporters)
+
+    def set_listed_names(self, names: Callable[[], Mapping[str, str]]) -> None:
+        """Name the accounts the configuration leaves unnamed: discovery's listing, by id."""
+        self._listed_names = names
 
     def add_exporter_families(self, families: Callable[[], Iterable[Metric]]) -> None:
         """Serve `families()` in `/metrics`, whatever `collect[]` asks, never in a probe: the
@@ -209,8 +214,10 @@ class Scraper:
             lambda owner, region: (owner, region) in read or owner in owners
         )
         families.append(api_requests_family(calls))
+        accounts = {target.account for target in chosen}
+        families.append(account_info(accounts, self._listed_names()))
         if targets is None:
-            sources = Counter(account.source for account in {t.account for t in every_target})
+            sources = Counter(account.source for account in accounts)
             counts = {source: sources[source] for source in {*SOURCES, *sources}}
             families.append(accounts_family(counts))
             families += [family for source in self._exporter_families for family in source()]

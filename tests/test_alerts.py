@@ -265,6 +265,44 @@ def test_annotations_name_what_the_alert_is_about(rule):
     assert missing == []
 
 
+# An account a description shows, by its id: `account <id>`, from the alert's labels or a
+# query's; each is followed by the account's name where aws_config_account_info has one.
+ACCOUNT_MENTION = re.compile(
+    r"account \{\{ (?:(?P<label>\$labels\.\w+|\.Labels\.account_id) \}\}"
+    r"|with \$labels\.account_id \}\}\{\{ \. \}\})"
+)
+NAME_LOOKUP = (
+    "{{{{ with printf `aws_config_account_info{{account_id=%q}}` {} | query }}}} "
+    '({{{{ . | first | label "account_name" }}}}){{{{ end }}}}'
+)
+ACCOUNT_NAMED = re.compile(r"account \d{12} \([^)]")
+
+
+def names_accounts(rule: dict[str, Any]) -> bool:
+    return bool(ACCOUNT_MENTION.search(rule["annotations"]["description"]))
+
+
+@pytest.mark.parametrize(
+    "rule", [r for r in ALERTS if names_accounts(r)], ids=lambda rule: str(rule["alert"])
+)
+def test_descriptions_name_each_account_they_show(rule):
+    """After each account id, its name where the info series exists: the lookup is an
+    annotation's query, never a join in `expr`, so a name appearing changes no alert's labels.
+    The promtool tests show the alert both ways."""
+    description = rule["annotations"]["description"]
+    for mention in ACCOUNT_MENTION.finditer(description):
+        after = description[mention.end() :]
+        assert after.startswith(NAME_LOOKUP.format(mention["label"] or ".")), mention[0]
+    assert "aws_config_account_info" not in rule["expr"]
+    shown = [
+        bool(ACCOUNT_NAMED.search(expected["exp_annotations"]["description"]))
+        for case in alert_rule_tests()
+        if case["alertname"] == rule["alert"]
+        for expected in case.get("exp_alerts") or []
+    ]
+    assert set(shown) == {True, False}, "a case with the account's name and one without"
+
+
 def test_failed_alert_reports_the_status_reason():
     [rule] = [rule for rule in ALERTS if rule["alert"] == "ConformancePackFailed"]
     assert "aws_config_conformance_pack_status_reason_info" in rule["expr"]

@@ -28,7 +28,13 @@ from exporter import metrics
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target
 from exporter.collectors.status import StatusCollector
-from exporter.config import AggregatorConfig, ComplianceConfig, Config, PipelineConfig
+from exporter.config import (
+    AccountConfig,
+    AggregatorConfig,
+    ComplianceConfig,
+    Config,
+    PipelineConfig,
+)
 from exporter.simulator import (
     DEFAULT_ACCOUNT,
     DEMO_REGIONS,
@@ -153,6 +159,18 @@ VARIABLE_REFERENCE = re.compile(
     r"\$\{(?P<braced>\w+)[^}]*\}|\[\[(?P<bracketed>\w+)[^\]]*\]\]|\$(?P<plain>\w+)"
 )
 LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\s*\)$", re.DOTALL)
+QUERY_RESULT = re.compile(r"^query_result\((?P<expr>.+)\)$", re.DOTALL)
+# The account names: one series per account (not per region), joined onto rows on account_id.
+ACCOUNT_INFO_JOIN = (
+    "* on (account_id) group_left (account_name)\n"
+    "  topk by (account_id) (\n"
+    "    1,\n"
+    '    max by (account_id, account_name) (aws_config_account_info{job=~"$job", '
+    'account_id=~"$account_id"})\n'
+    "  )\n"
+    ")\n"
+    "or on (account_id)\n"
+)
 TOKEN = re.compile(
     r"""
     (?P<space>\s+)
@@ -238,9 +256,34 @@ def parse_label_values(query: str) -> tuple[str, str]:
 
 
 def label_values_as_promql(query: str) -> str:
-    """The PromQL whose series carry the values a `label_values` variable query lists."""
+    """The PromQL whose series carry the values a variable query lists: `label_values`'s
+    selector grouped by its label, or `query_result`'s expression."""
+    if match := QUERY_RESULT.match(query.strip()):
+        return match["expr"].strip()
     selector, label = parse_label_values(query)
     return f"group by ({label}) ({selector})"
+
+
+def grafana_regex(pattern: str) -> re.Pattern[str]:
+    """A variable's `/regex/` (JavaScript) as Python's: named groups are `(?P<name>...)`."""
+    assert pattern.startswith("/"), pattern
+    assert pattern.endswith("/"), pattern
+    return re.compile(pattern[1:-1].replace("(?<", "(?P<"))
+
+
+def query_result_options(
+    result: list[dict[str, Any]], regex: re.Pattern[str]
+) -> list[tuple[str, str]]:
+    """(value, text) of each series a `query_result` variable lists, as Grafana makes them:
+    `{label="value",...} value timestamp` (labels in Prometheus' order, joined by a comma),
+    its `value` and `text` groups taken by the regex, the value shown where no text matched."""
+    options = []
+    for series in result:
+        labels = ",".join(f'{name}="{value}"' for name, value in series["metric"].items())
+        match = regex.search(f"{{{labels}}} {series['value'][1]} {series['value'][0]}")
+        assert match, series
+        options.append((match["value"], match["text"] or match["value"]))
+    return options
 
 
 def default_values(dashboard: Mapping[str, Any]) -> dict[str, str]:
@@ -374,7 +417,8 @@ def exporter_labels() -> dict[str, frozenset[str]]:
     """
     with ConfigSimulator(demo_with_aggregator(time.time())) as simulator:
         counter = ApiCallCounter()
-        account = make_account(DEMO_REGIONS, simulator.url, counter, **EXPORTER_SETTINGS)
+        named = AccountConfig(name="demo")  # served with its name: aws_config_account_info
+        account = make_account(DEMO_REGIONS, simulator.url, counter, named, **EXPORTER_SETTINGS)
         targets = [Target(account, region) for region in DEMO_REGIONS]
         scraper = make_scraper(targets, counter, **EXPORTER_SETTINGS)
         try:
@@ -530,9 +574,11 @@ def test_pack_variables_are_multi_value_with_all_and_chained():
     for name, expected_parents in parents.items():
         variable = defined[name]
         query = variable_query(variable)
+        assert variable["definition"] == query
+        if name == "account_id":
+            continue  # query_result: test_the_account_variable_shows_names_and_keeps_ids
         selector, label = parse_label_values(query)
         assert label == name
-        assert variable["definition"] == query
         assert variable["multi"] is True, name
         assert variable["includeAll"] is True, name
         assert variable["refresh"] == 2, f"{name} must refresh on time range change"
@@ -552,6 +598,53 @@ def test_pack_variables_are_multi_value_with_all_and_chained():
     assert "allValue" not in defined["job"]
     for name in ("account_id", "region", "conformance_pack"):
         assert defined[name]["allValue"] == ".*", name
+
+
+def test_the_account_variable_shows_names_and_keeps_ids():
+    """The accounts the status collector reads, each named from aws_config_account_info where
+    it has a name: the value is the id (every query filters on it), the text the name."""
+    variable = variables(DASHBOARD)["account_id"]
+    expr = label_values_as_promql(variable_query(variable))
+    assert variable_query(variable).startswith("query_result(")
+    assert [(metric, sorted(m)) for metric, m in selectors(expr)] == [
+        (metrics.SCRAPE_SUCCESS, [("collector", "=", "status"), ("job", "=~", "$job")]),
+        (metrics.ACCOUNT_INFO, [("job", "=~", "$job")]),
+        (metrics.SCRAPE_SUCCESS, [("collector", "=", "status"), ("job", "=~", "$job")]),
+    ]
+    regex = grafana_regex(variable["regex"])
+    value = [1_700_000_000.5, "1"]  # as Prometheus' API gives it
+    named: dict[str, Any] = {
+        "metric": {"account_id": "111111111111", "account_name": 'R&D "x", y'},
+        "value": value,
+    }
+    unnamed: dict[str, Any] = {"metric": {"account_id": "222222222222"}, "value": value}
+    assert query_result_options([named, unnamed], regex) == [
+        ("111111111111", 'R&D "x", y'),
+        ("222222222222", "222222222222"),
+    ]
+
+
+def test_tables_show_account_names_and_keep_unnamed_accounts():
+    """Every table with an account column has its name beside it, joined on the query that
+    makes its rows; the rows of an account without a name come from the same query alone."""
+    tables = [
+        panel
+        for panel in data_panels(DASHBOARD)
+        if panel["type"] == "table"
+        and "account_id" in panel["transformations"][-1]["options"]["indexByName"]
+    ]
+    assert len(tables) == 12
+    for panel in tables:
+        organize = panel["transformations"][-1]["options"]
+        index = organize["indexByName"]
+        assert index["account_name"] == index["account_id"] + 1, panel["title"]
+        assert organize["renameByName"]["account_name"] == "Account name"
+        [rows] = [target["expr"] for target in panel["targets"] if target["refId"] == "A"]
+        joined, _, alone = rows.partition(ACCOUNT_INFO_JOIN)
+        indented = "\n".join(f"  {line}" for line in alone.split("\n"))
+        assert joined == f"(\n{indented}\n  ", panel["title"]
+        others = [t["expr"] for t in panel["targets"] if t["refId"] != "A"]
+        assert not [expr for expr in others if metrics.ACCOUNT_INFO in expr], panel["title"]
 
 
 def test_scrape_timeout_default_matches_the_shipped_prometheus_config():
@@ -593,6 +686,9 @@ def test_queries_respect_the_variables(panel, target):
         if metric in PROMETHEUS_SERIES or "account_id" not in exporter_labels()[metric]:
             # Per target, or per exporter (build info, accounts read): no account or region.
             expected = {"job"}
+        elif "region" not in exporter_labels()[metric]:
+            # Per account (its name): joined onto rows the region filter chose already.
+            expected = {"job", "account_id"}
         elif "conformance_pack" in exporter_labels()[metric]:
             expected = {"job", "account_id", "region", "conformance_pack"}
         else:
@@ -856,7 +952,9 @@ def test_rule_evaluation_by_pack_shows_every_evaluation():
     columns = panel["transformations"][-1]["options"]["renameByName"]
     shown: dict[str, str] = {}
     for target in panel["targets"]:
-        [(_, matchers)] = selectors(target["expr"])
+        [matchers] = {
+            tuple(m) for metric, m in selectors(target["expr"]) if metric != metrics.ACCOUNT_INFO
+        }
         [(operator, value)] = [(op, v) for label, op, v in matchers if label == "evaluation"]
         assert operator == "=", target["refId"]
         shown[value] = columns[f"Value #{target['refId']}"]

@@ -29,17 +29,22 @@ MEMBER_A, MEMBER_B, MEMBER_C = "210987654321", "333333333333", "444444444444"
 
 
 def listed(
-    account_id: str, state: str | None = "ACTIVE", status: str | None = None
+    account_id: str,
+    state: str | None = "ACTIVE",
+    status: str | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
-    """An account as ListAccounts returns it; `State` is the current field, `Status` the old."""
+    """An account as ListAccounts returns it; `State` is the current field, `Status` the old.
+    Its name is `account-<id>` unless given ('' leaves it out)."""
     account: dict[str, Any] = {
         "Id": account_id,
         "Arn": f"arn:aws:organizations::{ACCOUNT}:account/o-example/{account_id}",
         "Email": f"{account_id}@example.com",
-        "Name": f"account-{account_id}",
         "JoinedMethod": "CREATED",
         "JoinedTimestamp": datetime(2026, 1, 1, tzinfo=timezone.utc),
     }
+    if name != "":
+        account["Name"] = name or f"account-{account_id}"
     if state is not None:
         account["State"] = state
     if status is not None:
@@ -59,9 +64,11 @@ class Discovery:
         self.scraper = Scraper((), (), basis.counter)
         updates = TargetUpdates(self.scraper, basis.counter.forget, concurrency=4)
         self.applied: list[list[Target]] = []
+        self.names_applied: list[dict[str, str]] = []  # the names served as each list applies
 
         def apply(targets: Sequence[Target]) -> None:
             self.applied.append(list(targets))
+            self.names_applied.append(dict(self.discovery.account_names()))
             updates.apply(targets)
 
         plan = self.built = build(config, basis, apply, ask_aws=False)
@@ -242,6 +249,44 @@ def test_the_call_counts_of_closed_accounts_are_dropped(make) -> None:
     assert first[ACCOUNT] in owners, "the base account's counts stay"
 
 
+def test_names_come_from_each_successful_listing_whole(make) -> None:
+    """Every active account's name, read or not (excluded, configured); a listing replaces
+    them all, a failed one keeps them; a new account's name is there before it is read."""
+    configured = AccountConfig(name="audit", role_arn=f"arn:aws:iam::{MEMBER_C}:role/own-role")
+    found = make(accounts=(configured,), discovery={"exclude": (MEMBER_B,)})
+    found.identity()
+    found.answer(
+        [
+            listed(ACCOUNT, name="Management"),
+            listed(MEMBER_A, name="Team A: prod"),
+            listed(MEMBER_B),
+            listed(MEMBER_C, name="Audit"),
+            listed("555555555555", "SUSPENDED"),
+        ]
+    )
+    found.answer([listed(ACCOUNT, name="Management"), listed(MEMBER_A, name="")])
+    found.organizations.add_client_error("list_accounts", "ServiceException")
+
+    assert found.discovery.account_names() == {}
+    assert found.discovery.refresh()
+    first = dict(found.discovery.account_names())
+    assert found.discovery.refresh()
+    second = dict(found.discovery.account_names())
+    assert not found.discovery.refresh()
+
+    assert first == {
+        ACCOUNT: "Management",
+        MEMBER_A: "Team A: prod",
+        MEMBER_B: f"account-{MEMBER_B}",
+        MEMBER_C: "Audit",
+    }
+    assert found.names_applied[0] == first
+    assert second == {ACCOUNT: "Management"}, "a name AWS no longer gives is dropped"
+    assert found.discovery.account_names() == second, "a failed listing changes nothing"
+    names = {t.account.source: t.account.name for t in found.applied[-1]}
+    assert names == {"config": "audit", "organization": ""}, "never a /probe name"
+
+
 def test_a_failed_listing_keeps_the_last_list_and_reports_it(make, caplog) -> None:
     found = make()
     found.identity()
@@ -340,6 +385,9 @@ def test_a_reload_s_discovery_carries_on_the_last_list(make) -> None:
     assert successor.account is found.discovery.account
     assert successor.ready
     assert successor.last_reading() == found.discovery.last_reading()
+    assert successor.account_names() == {
+        account_id: f"account-{account_id}" for account_id in (ACCOUNT, MEMBER_A, MEMBER_B)
+    }, "the names are carried on with the list, until the successor's own listing"
 
 
 @pytest.mark.parametrize(

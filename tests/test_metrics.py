@@ -26,7 +26,13 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from exporter import __version__
 from exporter.aws.targets import Target
 from exporter.collectors.status import StatusCollector
-from exporter.config import AggregatorConfig, ComplianceConfig, Config, PipelineConfig
+from exporter.config import (
+    AccountConfig,
+    AggregatorConfig,
+    ComplianceConfig,
+    Config,
+    PipelineConfig,
+)
 from exporter.deadline import Deadline
 from exporter.exposition import encode_openmetrics, encode_text
 from exporter.metrics import (
@@ -34,6 +40,7 @@ from exporter.metrics import (
     LAST_SUCCESS,
     SCRAPE_DURATION,
     SCRAPE_SUCCESS,
+    account_info_family,
     api_requests_family,
     build_info_family,
     reload_families,
@@ -346,8 +353,9 @@ def served(scraper: Any, collector: str, targets: int = 2) -> bool:
 
 
 def recorded_scrape() -> list[Any]:
-    """One scrape of every collector over recorded answers: us-east-1 reads, eu-west-1 fails."""
-    account = make_account(("us-east-1", "eu-west-1"))
+    """One scrape of every collector over recorded answers: us-east-1 reads, eu-west-1 fails.
+    The account is named in the configuration, and Organizations names it and one not read."""
+    account = make_account(("us-east-1", "eu-west-1"), account=AccountConfig(name="production"))
     account.account_id = ACCOUNT
     east, west = (account.clients[region] for region in ("us-east-1", "eu-west-1"))
     pages = recorded_pages("us-east-1.json")
@@ -360,6 +368,7 @@ def recorded_scrape() -> list[Any]:
         pipeline=PipelineConfig(),
         aggregators=(AggregatorConfig("org", "us-east-1"),),
     )
+    scraper.set_listed_names(lambda: {ACCOUNT: "Production account", "999999999999": "Other"})
     with Stubber(east) as east_stub, Stubber(west) as west_stub:
         stub_status(east_stub, pages)
         west_stub.add_client_error(
@@ -532,4 +541,18 @@ def test_the_reload_families_as_prometheus_names_its_own() -> None:
         "the last successful configuration reload, or of the start.\n"
         "# TYPE aws_config_exporter_config_last_reload_success_timestamp_seconds gauge\n"
         "aws_config_exporter_config_last_reload_success_timestamp_seconds 1.70000000025e+09\n"
+    )
+
+
+def test_the_account_info_family_written_by_hand() -> None:
+    """Per account, sorted by id; names verbatim, spaces and quotes included."""
+    names = {"222222222222": 'Team "B" sandbox', "111111111111": "audit"}
+    assert encode_text([account_info_family(names)]).decode() == (
+        "# HELP aws_config_account_info Name of an account read; always 1: its configured name, "
+        "else the one AWS Organizations lists. Absent for an account with neither, or whose id "
+        "is not known yet.\n"
+        "# TYPE aws_config_account_info gauge\n"
+        'aws_config_account_info{account_id="111111111111",account_name="audit"} 1.0\n'
+        'aws_config_account_info{account_id="222222222222",'
+        'account_name="Team \\"B\\" sandbox"} 1.0\n'
     )

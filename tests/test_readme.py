@@ -38,6 +38,7 @@ METRIC_NAMES = sorted(
         *REMEDIATION_HELP,
         f"{metrics.API_REQUESTS}_total",
         metrics.ACCOUNTS,
+        metrics.ACCOUNT_INFO,
         metrics.BUILD_INFO,
     }
 )

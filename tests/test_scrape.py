@@ -20,9 +20,11 @@ from exporter.aws.accounts import DISCOVERED, Account
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, UnknownTargetError
 from exporter.collection import Reading, ReadPolicy
+from exporter.config import AccountConfig
 from exporter.deadline import Deadline
 from exporter.exposition import EncodedFamily, encode_openmetrics, encode_samples, encode_text
 from exporter.metrics import (
+    ACCOUNT_INFO,
     ACCOUNTS,
     API_REQUESTS,
     LAST_SUCCESS,
@@ -488,6 +490,44 @@ def test_the_accounts_gauge_counts_accounts_by_source(known_targets) -> None:
         "organization": 1.0,
     }
     assert ACCOUNTS not in probed
+
+
+def test_account_info_names_each_account_read_once(known_targets) -> None:
+    """The configured name wins, else Organizations' (the listed names); no series for an
+    account with neither, one whose id is not known yet, or one listed but not read. A probe
+    serves its own account's."""
+
+    def account(account_id: str, name: str = "") -> Account:
+        role = f"arn:aws:iam::{account_id}:role/reader"
+        return make_account(("us-east-1",), account=AccountConfig(name=name, role_arn=role))
+
+    audit, unnamed = account("210987654321", "audit"), account("444444444444")
+    no_id_yet = make_account(("us-east-1",), account=AccountConfig(name="dev", profile="dev"))
+    listed = {
+        ACCOUNT: "Management",
+        "210987654321": "Audit team",
+        "999999999999": "Not read",
+    }
+    scraper = fake_scraper(known_targets, FakeCollector(ReadPolicy()))
+    unlisted = served(scraper)
+    scraper.set_targets(
+        [*known_targets, *(Target(a, "us-east-1") for a in (audit, unnamed, no_id_yet))]
+    )
+    scraper.set_listed_names(lambda: listed)
+    samples = served(scraper)
+    probed = parse_exposition(exposition(scraper.probe({"account": "audit"}, Deadline.after(5))))
+    scraper.close()
+
+    def names(found: Mapping[str, list[tuple[dict[str, str], float]]]) -> list[dict[str, str]]:
+        assert {value for _, value in found[ACCOUNT_INFO]} <= {1.0}
+        return [labels for labels, _ in found[ACCOUNT_INFO]]
+
+    assert ACCOUNT_INFO not in unlisted, "an account without a name has no series"
+    assert names(samples) == [
+        {"account_id": ACCOUNT, "account_name": "Management"},
+        {"account_id": "210987654321", "account_name": "audit"},
+    ]
+    assert names(probed) == [{"account_id": "210987654321", "account_name": "audit"}]
 
 
 def test_collect_reads_only_the_named_collectors_and_reporters(known_targets) -> None:

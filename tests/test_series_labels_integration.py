@@ -5,7 +5,8 @@ resource counts, an aggregator with its sources' status, the Config pipeline: re
 delivery channels, rule evaluation) and account discovery, against the simulator's AWS Config and
 STS and moto's Organizations, all over HTTP. Dashboards and alerts join on the two labels, so
 every series of an AWS read must carry both, filled in; only the exporter's own series that
-belong to no target may lack them.
+belong to no target may lack them, and the account names, which belong to an account (in
+every region): those carry `account_id` alone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.metrics import ACCOUNTS, BUILD_INFO, PIPELINE_HELP, RELOAD_HELP, SOURCE_HELP
+from exporter.metrics import (
+    ACCOUNT_INFO,
+    ACCOUNTS,
+    BUILD_INFO,
+    PIPELINE_HELP,
+    RELOAD_HELP,
+    SOURCE_HELP,
+)
 from exporter.simulator import ConfigSimulator
 from exporter.simulator.aggregator import SimulatedAggregator, SourceStatus
 from exporter.simulator.scenario import generated_scenario
@@ -32,6 +40,9 @@ REQUIRED = {*PIPELINE_HELP, *SOURCE_HELP}
 # The series of no (account, region): what the exporter is, how many accounts it reads, and
 # prometheus_client's process collector.
 TARGETLESS = {BUILD_INFO, ACCOUNTS, *RELOAD_HELP}
+# The series of an account, not of one of its regions: its name (both accounts are named, by
+# moto's Organizations).
+ACCOUNT_LEVEL = {ACCOUNT_INFO}
 PROCESS_PREFIX = "process_"
 
 
@@ -73,7 +84,7 @@ def succeeded(text: str) -> set[str]:
 
 
 def test_every_series_of_a_read_carries_account_and_region(
-    simulator: ConfigSimulator, moto_url: str, exporter_factory, tmp_path: Path
+    simulator: ConfigSimulator, member: str, moto_url: str, exporter_factory, tmp_path: Path
 ) -> None:
     config = tmp_path / "config.yml"
     config.write_text(
@@ -104,12 +115,20 @@ def test_every_series_of_a_read_carries_account_and_region(
             for family in families
             for sample in family.samples
             if not (sample.labels.get("account_id") and sample.labels.get("region"))
-            and family.name not in TARGETLESS
+            and family.name not in TARGETLESS | ACCOUNT_LEVEL
             and not family.name.startswith(PROCESS_PREFIX)
         }
     )
     assert unlabelled == []
+    per_account = [
+        sample.labels
+        for family in families
+        if family.name in ACCOUNT_LEVEL
+        for sample in family.samples
+    ]
+    assert {labels["account_id"] for labels in per_account} == {ACCOUNT, member}
+    assert not [labels for labels in per_account if "region" in labels]
     served = {family.name for family in families if family.samples}
     assert served >= REQUIRED, sorted(REQUIRED - served)
     # What the test exempts exists, so the exemption is not hiding a typo.
-    assert {family.name for family in families} >= TARGETLESS
+    assert {family.name for family in families} >= TARGETLESS | ACCOUNT_LEVEL

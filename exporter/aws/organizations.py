@@ -21,7 +21,13 @@ def is_active(account: Mapping[str, Any]) -> bool:
     return bool(account.get("State", account.get("Status")) == ACTIVE)
 
 
-def list_active_accounts(client: Any, deadline: Deadline) -> list[str]:
-    """The ids of the organisation's active accounts, in the order AWS lists them."""
+def list_active_accounts(client: Any, deadline: Deadline) -> dict[str, str]:
+    """The organisation's active accounts, in the order AWS lists them: id → name ('' where
+    AWS gives none). The names come with the pages discovery reads anyway: no call of their
+    own, and they label the accounts (`aws_config_account_info`)."""
     accounts = read_all_pages(client, OPERATION, RESULT_KEY, PAGE_SIZE, deadline)
-    return [str(account["Id"]) for account in accounts if is_active(account) and "Id" in account]
+    return {
+        str(account["Id"]): str(account.get("Name", ""))
+        for account in accounts
+        if is_active(account) and "Id" in account
+    }

@@ -186,9 +186,14 @@ def exporter_process(
         process.stop()
 
 
+# The name the pack scenario's exporter gives its account (the compliance one gives none).
+ACCOUNT_NAME = "production"
+
+
 @pytest.fixture
 def exporter(simulator: ConfigSimulator, tmp_path: Path) -> Iterator[ExporterProcess]:
-    with exporter_process(simulator, "regions: [us-east-1, eu-west-1]\n", tmp_path) as process:
+    config = f"regions: [us-east-1, eu-west-1]\naccounts: [{{name: {ACCOUNT_NAME}}}]\n"
+    with exporter_process(simulator, config, tmp_path) as process:
         yield process
 
 
@@ -233,6 +238,9 @@ def test_alerts_reach_the_receiver_with_pack_account_region_and_reason(
     for text in ("pci-dss", ACCOUNT, "us-east-1"):
         assert text in failed["annotations"]["summary"] + failed["annotations"]["description"]
     assert "S3 bucket access denied" in failed["annotations"]["description"]
+    # The account's name, from aws_config_account_info, in the description only.
+    assert f"in account {ACCOUNT} ({ACCOUNT_NAME}), region" in failed["annotations"]["description"]
+    assert "account_name" not in failed["labels"]
     assert failed["annotations"]["runbook_url"].endswith("#conformancepackfailed")
 
     assert stuck_path == "/alerts/warning"
@@ -415,6 +423,8 @@ def test_compliance_alerts_fire_when_a_compliant_pack_breaks_and_never_for_missi
         "severity": "warning",
     }
     assert "is 50%, down from 100% at its highest" in dropped["annotations"]["description"]
+    # An account without a name: the descriptions show its id alone.
+    assert f"in account {ACCOUNT}, region" in dropped["annotations"]["description"]
 
     # The quiet packs are not quiet for want of data: Prometheus holds what would trip a
     # careless rule (a COMPLIANT past and a high score before INSUFFICIENT_DATA; a

@@ -4,7 +4,9 @@ scrapes the exporter reading the demo estate, with the variables substituted as 
 The exporter is started from a configuration file on a simulator serving the demo's estate
 (the one `--demo` serves) given an aggregator, since the demo has none, so the aggregator
 panels are proven too; its pipeline is read every PIPELINE_INTERVAL seconds, so the demo's
-recorder that stops shows while the tests run.
+recorder that stops shows while the tests run. The demo account is named in the
+configuration; the aggregator's other source account is read too, without a name (and
+without packs), so the account names are proven both ways.
 
 No Grafana is involved: what Grafana adds (variable interpolation, table merging) is
 reproduced here from the dashboard JSON, and the PromQL is Prometheus' own answer.
@@ -25,13 +27,18 @@ from exporter.simulator.demo import FAILING_EVALUATION_PACK, RECORDER_STOPS_AFTE
 from tests.conftest import ACCOUNT, ExporterProcess, aws_env
 from tests.e2e.conftest import JOB, PrometheusServer
 from tests.test_dashboard import (
+    ACCOUNT_INFO_JOIN,
     AGGREGATOR_SOURCES,
     DEMO_AGGREGATOR,
     ORGANIZATION_ERROR,
+    OTHER_SOURCE_ACCOUNT,
     demo_with_aggregator,
+    grafana_regex,
+    label_values_as_promql,
     load_dashboard,
     panel_targets,
     parse_label_values,
+    query_result_options,
     query_variables,
     render,
     variable_query,
@@ -87,6 +94,9 @@ EMPTY_WHEN_PACKS_PICKED = {
 PIPELINE_INTERVAL = 10
 EXPORTER_CONFIG = f"""\
 regions: [{", ".join(DEMO_REGIONS)}]
+accounts:
+  - {{name: demo}}
+  - {{role_arn: "arn:aws:iam::{OTHER_SOURCE_ACCOUNT}:role/reader"}}
 pipeline: {{interval_seconds: {PIPELINE_INTERVAL}}}
 compliance: {{remediation: true}}
 organization_conformance_packs: true
@@ -201,16 +211,25 @@ def test_every_panel_query_runs_and_has_data(prometheus):
 
 
 def test_variable_queries_list_the_demo_values(prometheus):
-    """Each variable lists the demo's values, given its parents' values (chained)."""
+    """Each variable lists the demo's values, given its parents' values (chained); the
+    accounts by name where they have one, by id where not, each once, the id the value."""
     expected = {
         "job": {JOB},
-        "account_id": {ACCOUNT},
         "region": set(DEMO_REGIONS),
     }
     for scenario in SCENARIOS:
         values = values_for(scenario)
         for variable in query_variables(DASHBOARD):
-            selector, label = parse_label_values(render(variable_query(variable), values))
+            query = render(variable_query(variable), values)
+            if variable["name"] == "account_id":
+                result = prometheus.query(label_values_as_promql(query))
+                options = query_result_options(result, grafana_regex(variable["regex"]))
+                assert sorted(options) == [
+                    (OTHER_SOURCE_ACCOUNT, OTHER_SOURCE_ACCOUNT),
+                    (ACCOUNT, "demo"),
+                ], scenario
+                continue
+            selector, label = parse_label_values(query)
             result = prometheus.query(f"group by ({label}) ({selector})")
             found = {series["metric"][label] for series in result}
             if variable["name"] == "conformance_pack":
@@ -553,4 +572,53 @@ def test_remediation_panels_show_the_demo_remediations(prometheus):
         (region, name): float(len(rule.remediation.executions))
         for region, _, name, rule in remediated
         if rule.remediation is not None
+    }
+
+
+def tables_with_names() -> list[tuple[str, str]]:
+    """(title, rows query) of every table whose rows are joined with the account names."""
+    return [
+        (panel["title"], target["expr"])
+        for panel, target in TARGETS
+        if ACCOUNT_INFO_JOIN in target["expr"]
+    ]
+
+
+def rows_of(result: list[dict[str, Any]]) -> list[tuple[tuple[str, str], ...]]:
+    return sorted(tuple(sorted(series["metric"].items())) for series in result)
+
+
+def test_tables_name_the_named_accounts_and_keep_every_row(prometheus):
+    """Joined with the names, each table has exactly the rows of its query alone, each with
+    the account's name where it has one: none lost, none doubled, also when two names are
+    served for one account (two exporters naming it differently)."""
+    info = 'aws_config_account_info{job=~"$job", account_id=~"$account_id"}'
+    two_names = f'({info} or label_replace({info}, "account_name", "Another name", "", ""))'
+    tables = tables_with_names()
+    assert len(tables) == 12
+    named_rows = 0
+    for title, expr in tables:
+        alone = expr.partition(ACCOUNT_INFO_JOIN)[2]
+        for scenario in SCENARIOS:
+            values = values_for(scenario)
+            expected = rows_of(prometheus.query(render(alone, values)))
+            for variant in (expr, expr.replace(info, two_names)):
+                found = prometheus.query(render(variant, values))
+                names = {s["metric"]["account_id"]: s["metric"].get("account_name") for s in found}
+                unnamed = [
+                    {k: v for k, v in s["metric"].items() if k != "account_name"} for s in found
+                ]
+                where = f"{title} ({scenario})"
+                assert rows_of([{"metric": m} for m in unnamed]) == expected, where
+                assert names.get(OTHER_SOURCE_ACCOUNT) is None, where
+                if variant == expr and ACCOUNT in names:
+                    assert names[ACCOUNT] == "demo", where
+                    named_rows += 1
+    assert named_rows > 0
+    # The aggregator's source outside the demo account: read, unnamed, its row kept.
+    [aggregator] = [expr for title, expr in tables if title == "Aggregator sources"]
+    rows = labels(prometheus.query(render(aggregator, values_for("all"))))
+    assert {(r["account_id"], r.get("account_name")) for r in rows} == {
+        (ACCOUNT, "demo"),
+        (OTHER_SOURCE_ACCOUNT, None),
     }

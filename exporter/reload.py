@@ -141,6 +141,7 @@ class Reloader:
             was = collectors_of(old.config, self._basis)
             collectors = kept_collectors(old.collectors, was, built.collectors)
             # Nothing has changed so far, and nothing below fails.
+            built.accounts.apply_regions()
             if previous is not None:
                 previous.close()  # its listing in progress, if any, applies nothing
             self._scraper.resize(config.concurrency)

@@ -185,6 +185,38 @@ def test_changed_client_settings_rebuild_the_accounts(running) -> None:
     assert exporter.accounts()[A] is not before
 
 
+def test_a_region_added_and_one_dropped_keep_the_account_and_its_readings(
+    running, simulator
+) -> None:
+    exporter = running(SETTINGS + accounts((A, "us-east-1, ap-southeast-2")))
+    exporter.read_all()
+    before = exporter.accounts()[A]
+    calls = simulator.calls(operation=COMPLIANCE_CALL, region="us-east-1")
+
+    assert exporter.reload(SETTINGS + accounts((A, "us-east-1, eu-west-1")))
+    exporter.read_all()
+
+    assert exporter.accounts()[A] is before, "A's account (credentials, clients) was rebuilt"
+    assert before.regions == ("us-east-1", "eu-west-1")
+    assert {t.region for t in exporter.scraper.targets} == {"us-east-1", "eu-west-1"}
+    assert simulator.calls(operation=COMPLIANCE_CALL, region="us-east-1") == calls
+    assert simulator.calls(operation=COMPLIANCE_CALL, region="eu-west-1") == 1
+    assert [call.role_arn for call in simulator.assume_role_calls] == [ROLE.format(A)]
+
+
+def test_a_file_that_fails_after_its_accounts_are_built_changes_no_region(running) -> None:
+    exporter = running(SETTINGS + accounts((A, "us-east-1")))
+    before = exporter.accounts()[A]
+
+    broken = SETTINGS + accounts((A, "us-east-1, eu-west-1"))
+    broken += "organization_accounts: {role_name: reader}\n"  # no region to list them in
+    succeeded, said = exporter.reload(broken)
+
+    assert (succeeded, said) == (False, NO_REGION)
+    assert before.regions == ("us-east-1",)
+    assert {t.region for t in exporter.scraper.targets} == {"us-east-1"}
+
+
 def test_a_concurrency_change_keeps_every_reading(running, simulator) -> None:
     exporter = running(SETTINGS + accounts((A, "us-east-1, eu-west-1")))
     exporter.read_all()

@@ -170,8 +170,8 @@ def test_accounts_and_regions_come_and_go_and_a_bad_file_changes_nothing(
         lambda s: read(s, COMPLIANCE) == {*a_targets, (B, "us-east-1")},
         "the first compliance reads",
     )
-    a_assumed = assumed(simulator, A)
-    assert a_assumed == 1
+    a_assumed, b_assumed = assumed(simulator, A), assumed(simulator, B)
+    assert (a_assumed, b_assumed) == (1, 1)
 
     # (1) An account and a region added, by SIGHUP, while scrapes run throughout.
     watch = Watch(process)
@@ -186,13 +186,16 @@ def test_accounts_and_regions_come_and_go_and_a_bad_file_changes_nothing(
     process.process.send_signal(signal.SIGHUP)
     added = {(B, "ap-southeast-2"), (C, "eu-west-1")}
     after = scrape_until(process, lambda s: added <= read(s, STATE), "the added targets")
-    process.wait_for_log(r'msg="configuration reloaded".*accounts_added=2')
+    process.wait_for_log(r'msg="configuration reloaded".*accounts_kept=2 accounts_added=1 ')
     reloaded = len(watch.seen)
     wait_for(lambda: len(watch.seen) >= reloaded + 3, 10, "scrapes after the reload", 0.05)
     seen = watch.stop()
 
     assert all(a_targets <= targets for targets in seen), "A's compliance left a scrape"
+    # B gained a region: its first region's readings and credentials stay too.
+    assert all((B, "us-east-1") in targets for targets in seen), "B's compliance left a scrape"
     assert assumed(simulator, A) == a_assumed, "A's role was assumed again"
+    assert assumed(simulator, B) == b_assumed, "B's role was assumed again"
     assert assumed(simulator, C) == 1, "C was warmed up before it was read"
     a_before, a_after = status_reads(before, A), status_reads(after, A)
     assert all(a_after[region] > a_before[region] for region in a_before), "A's counter reset"

@@ -137,6 +137,24 @@ class Account:
         if len(parts) == 6 and parts[4].isdigit():
             self.account_id = parts[4]
 
+    def set_regions(self, regions: tuple[str, ...]) -> None:
+        """Read `regions` from now on, keeping the session, its credentials and the clients of
+        the regions that stay: a reload that adds or drops a region of this account changes
+        nothing else of it. A client for a new region is made at once if the others were."""
+        with self._connect_lock:
+            connected = self._connected
+            if connected is not None:
+                kept = connected.config
+                self._connected = _Clients(
+                    connected.session,
+                    {
+                        region: kept.get(region)
+                        or self._client(connected.session, "config", region)
+                        for region in regions
+                    },
+                )
+            self.regions = regions
+
     def warm_up(self) -> None:
         """Fetch credentials (AssumeRole, web identity) before any scrape needs them, so the
         first scrapes after a start don't time out; no Config call. The account id is left to

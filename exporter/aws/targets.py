@@ -9,7 +9,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.aws.accounts import CONFIGURED, DISCOVERED, ID_RETRY_SECONDS, Account
@@ -35,9 +35,9 @@ class Target:
         return self.account.clients[self.region]
 
 
-# What an account is built from: its entry, regions and source, and the client settings
-# (timeouts, attempts). Two accounts with one key read alike.
-AccountKey = tuple[AccountConfig, tuple[str, ...], str, float, float, int]
+# What an account is built from: its entry (less its regions), source and client settings
+# (timeouts, attempts). Two accounts with one key read alike, in whatever regions.
+AccountKey = tuple[AccountConfig, str, float, float, int]
 
 
 class Accounts:
@@ -63,14 +63,14 @@ class Accounts:
         self._allowed_actions = allowed_actions
         self._reusable = dict(reusable or {})
         self._keys: weakref.WeakKeyDictionary[Account, AccountKey] = weakref.WeakKeyDictionary()
+        self._regions: dict[Account, tuple[str, ...]] = {}  # reused accounts' new regions
         self._lock = threading.Lock()  # discovery makes accounts on its own thread
 
     def make(self, account: AccountConfig, regions: tuple[str, ...], source: str) -> Account:
         """The account for `account` in `regions`: a reusable one built alike, else a new one."""
         config = self._config
         key = (
-            account,
-            regions,
+            replace(account, regions=()),
             source,
             config.connect_timeout_seconds,
             config.read_timeout_seconds,
@@ -78,7 +78,9 @@ class Accounts:
         )
         with self._lock:
             made = self._reusable.get(key)
-            if made is None:
+            if made is not None and made.regions != regions:
+                self._regions[made] = regions
+            elif made is None:
                 made = Account(
                     self._sessions,
                     account,
@@ -90,6 +92,14 @@ class Accounts:
                 )
             self._keys[made] = key
         return made
+
+    def apply_regions(self) -> None:
+        """Give the reused accounts whose regions changed their new ones: called once the
+        reload that reused them has built everything, so a file that fails changes none."""
+        with self._lock:
+            changed, self._regions = self._regions, {}
+        for account, regions in changed.items():
+            account.set_regions(regions)
 
     def stop_reusing(self) -> None:
         """Make only new accounts from now on."""

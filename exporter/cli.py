@@ -130,6 +130,10 @@ def run(argv: Sequence[str]) -> int:
     Returns the process exit code."""
     args = parse_args(argv)
     configure_logging(args.log_level, args.log_format)
+    # A SIGHUP before serving (a config reloader racing the start) must not end the process:
+    # it is remembered, and the file read again once the exporter serves.
+    early_reload = threading.Event()
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: early_reload.set())
     try:
         config = read_config(args)
         web_config = WebConfigFile(args.web_config_file) if args.web_config_file else None
@@ -199,6 +203,8 @@ def run(argv: Sequence[str]) -> int:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
+        if early_reload.is_set():
+            reload(signal.SIGHUP, None)
         log.info(
             "listening",
             extra={

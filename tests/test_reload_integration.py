@@ -30,7 +30,7 @@ from exporter.metrics import (
     SCRAPE_SUCCESS,
     STATE,
 )
-from exporter.simulator import ConfigSimulator, Scenario, SimulatedPack, SimulatedRule
+from exporter.simulator import ConfigSimulator, Fault, Scenario, SimulatedPack, SimulatedRule
 from tests.certs import bcrypt_hash
 from tests.conftest import (
     ACCOUNT,
@@ -334,3 +334,33 @@ def test_discovered_accounts_that_stay_are_kept_and_the_discovery_goes_on(
     assert [call.role_arn.split(":")[4] for call in org_simulator.assume_role_calls].count(
         kept
     ) == 1, "the kept member's role was assumed again"
+
+
+def test_a_sighup_before_the_exporter_serves_is_a_reload_once_it_does(
+    simulator, exporter_factory, tmp_path
+) -> None:
+    """A config reloader's SIGHUP racing the start neither kills the process nor is lost: the
+    start is held in the STS call that tells a profile's account apart from the default one."""
+    aws_config = tmp_path / "aws-config"
+    aws_config.write_text(
+        "[profile p]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = s\n"
+    )
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "regions: [us-east-1]\ncompliance: {enabled: false}\npipeline: {enabled: false}\n"
+        "accounts:\n  - {name: p, profile: p}\n  - {name: home}\n"
+    )
+    simulator.add_fault(Fault("hang", operation="GetCallerIdentity", seconds=2, count=1))
+    process = exporter_factory(
+        [f"--config.file={path}"],
+        aws_env(simulator.url, AWS_CONFIG_FILE=str(aws_config)),
+        wait=False,
+    )
+    wait_for(
+        lambda: simulator.calls(operation="GetCallerIdentity") >= 1, 20, "the start's STS call"
+    )
+    process.process.send_signal(signal.SIGHUP)
+
+    process.wait_until_listening()
+    process.wait_for_log(r'msg="configuration reloaded"')
+    assert process.process.poll() is None

@@ -10,8 +10,7 @@ their series stop growing: 1 account and `--accounts` accounts with `--packs` pa
 
 Then, in this process (the simulator still in its own), account discovery refreshes
 `--refreshes` times, each listing a different half of `--accounts` accounts, every target read
-between refreshes; RSS after the first fifth and at the end shows whether dropped accounts'
-state is let go.
+between refreshes; RSS every 5 refreshes shows whether dropped accounts' state is let go.
 
     python bench/memory.py [--accounts 100] [--packs 20] [--fewer-packs 5] [--refreshes 50]
     python bench/memory.py --quick
@@ -26,6 +25,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -76,18 +76,39 @@ def sizing(simulator_url: str, fewer_url: str, accounts: int) -> None:
     )
 
 
+def read_every_target(plan: Any, give_up: float) -> None:
+    """Scrape until every (collector, target) has a good reading (background reads
+    included): the RSS figures then hold every target's readings, and the reads queued
+    before them in each collector's queue, those of the accounts dropped before, are done."""
+    from exporter.deadline import Deadline
+
+    while True:
+        plan.scraper.collect(Deadline.after(60))
+        expected = {
+            (collector.name, target.account.account_id, target.region)
+            for collector in plan.built.collectors
+            for target in collector.targets(plan.scraper.targets)
+        }
+        read = {
+            (c.collector, c.account_id, c.region)
+            for c in plan.scraper.snapshot().collections
+            if c.success and c.age_seconds is not None
+        }
+        if expected <= read:
+            return
+        if time.monotonic() > give_up:
+            raise RuntimeError("the targets were not all read within the time allowed")
+        time.sleep(0.2)  # background reads report through the next scrape, not an event
+
+
 def churn(simulator_url: str, pool: Sequence[str], refreshes: int) -> None:
-    """Prints RSS after a fifth of `refreshes` discovery refreshes and after all of them,
-    each listing a different half of `pool`; every target is read after each refresh."""
+    """Prints RSS every 5 refreshes of account discovery, each listing a different half of
+    `pool`, every target read after each; built as the exporter builds it (`plan.prepare`),
+    so dropped accounts are forgotten as in production."""
     from botocore.stub import Stubber
 
-    from exporter.aws.hooks import ApiCallCounter
-    from exporter.aws.targets import build_targets
-    from exporter.collectors import IAM_ACTIONS, build_collectors
     from exporter.config import Config, OrganizationAccountsConfig
-    from exporter.deadline import Deadline
-    from exporter.discovery import build_discovery
-    from exporter.scrape import Scraper
+    from exporter.plan import prepare
     from tests.conftest import fake_credentials_sessions
 
     config = Config(
@@ -95,35 +116,28 @@ def churn(simulator_url: str, pool: Sequence[str], refreshes: int) -> None:
         min_interval_seconds=0,
         organization_accounts=OrganizationAccountsConfig("reader"),
     )
-    sessions = fake_credentials_sessions(simulator_url)
-    counter = ApiCallCounter()
-    targets = build_targets(config, sessions, counter, IAM_ACTIONS, REGIONS)
-    model = sessions.base.get_service_model("config")
-    scraper = Scraper(build_collectors(config, model), targets, counter)
-    discovery = build_discovery(
-        config, targets, sessions, counter, IAM_ACTIONS, REGIONS, scraper.set_targets
-    )
+    plan = prepare(config, fake_credentials_sessions(simulator_url), REGIONS)
+    discovery = plan.built.discovery
     assert discovery is not None
     listing = Stubber(discovery.organizations)  # the simulator has no Organizations
     listing.activate()
-    half, tenth = len(pool) // 2, max(1, refreshes // 5)
+    half = len(pool) // 2
     figures = []
-    for refresh in range(refreshes):
+    for refresh in range(1, refreshes + 1):
         start = refresh % 2 * half + refresh // 2 % half
         listed = [*pool, *pool][start : start + half]
         accounts = [{"Id": account_id, "State": "ACTIVE"} for account_id in listed]
         listing.add_response("list_accounts", {"Accounts": accounts})
         if not discovery.refresh():
             raise RuntimeError("account discovery failed")
-        scraper.collect(Deadline.after(60))
-        if refresh + 1 in (tenth, refreshes):
+        read_every_target(plan, time.monotonic() + SETTLE_SECONDS)
+        if refresh % 5 == 0:
             gc.collect()
-            figures.append(resident_mb(os.getpid()))
-    scraper.close()
+            figures.append(f"{refresh}={resident_mb(os.getpid()):.1f}")
+    plan.scraper.close()
     print(
         f"churn: {refreshes} refreshes, each listing {half} of {len(pool)} accounts"
-        f" x {len(REGIONS)} regions; RSS MB after {tenth}={figures[0]:.1f}"
-        f" after {refreshes}={figures[1]:.1f} ({figures[1] - figures[0]:+.1f})"
+        f" x {len(REGIONS)} regions; RSS MB at refresh {' '.join(figures)}"
     )
 
 

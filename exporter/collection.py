@@ -19,6 +19,7 @@ from exporter.aws.hooks import Owner
 from exporter.aws.targets import Target
 from exporter.deadline import Deadline
 from exporter.exposition import encode_samples
+from exporter.sample_rows import compact_samples
 from exporter.shared_call import SharedCall
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,8 @@ class Slot:
         waits, and a read done by the deadline needs no encoding after it."""
         started = time.monotonic()
         try:
-            samples = self.collector.read(self.target, deadline)
+            # Kept as compact rows until the next reading: most of a target's memory.
+            samples: Samples = compact_samples(self.collector.read(self.target, deadline))
             self.encoded(samples)  # here, in the read's time, not after the scrape's wait
         except Exception as error:
             return self.failed(error_code(error), started, self.target.account.resolve_account_id())

@@ -84,16 +84,33 @@ class EncodedFamily(Metric):
     """A gauge family whose samples also come as encoded blocks of sample lines, in order.
 
     The encoders write the blocks instead of encoding the samples again: a scrape serving
-    readings it served before only concatenates. `add` keeps samples and blocks in step.
+    readings it served before only concatenates. `add` keeps samples and blocks in step;
+    the samples added are made into a list only when `samples` is read, which serving
+    never does, so a scrape makes no `Sample` of a reading it serves from its blocks.
     """
+
+    _samples: list[Sample]
+    _added: list[Sequence[Sample]]
 
     def __init__(self, name: str, documentation: str) -> None:
         super().__init__(name, documentation, "gauge")
         self.blocks: list[bytes] = []
 
+    @property
+    def samples(self) -> list[Sample]:
+        """Every sample, in order; the ones `add` kept aside are appended first."""
+        if self._added:
+            added, self._added = self._added, []
+            self._samples.extend(sample for block in added for sample in block)
+        return self._samples
+
+    @samples.setter
+    def samples(self, samples: list[Sample]) -> None:
+        self._samples, self._added = samples, []
+
     def add(self, samples: Sequence[Sample], block: bytes) -> None:
         """Append `samples`, whose lines `block` holds (from `encode_samples`)."""
-        self.samples.extend(samples)
+        self._added.append(samples)
         self.blocks.append(block)
 
 

@@ -447,6 +447,34 @@ def test_kubernetes_resources_are_bounded() -> None:
         assert 0 < request <= limit, resource
 
 
+REQUESTS = ("requests", "limits")
+SIZING = re.compile(
+    r"(?P<base>[\d.]+) MB \+ (?P<per_target>[\d.]+) MB\s+# per target of 20 packs is"
+    r" (?P<rss>\d+) MB at (?P<targets>\d+) targets;.*?limit is (?P<headroom>[\d.]+) x it",
+    re.DOTALL,
+)
+
+
+@pytest.mark.parametrize("path", ["deployment.yaml", "sharded/statefulset.yaml"])
+def test_kubernetes_memory_comes_from_the_bench_s_formula(path: str) -> None:
+    """The request covers the RSS that bench/memory.py's formula gives for the targets the
+    comment names, the limit that times the headroom; both manifests say the same."""
+    text = (KUBERNETES_DIR / path).read_text()
+    found = SIZING.search(text)
+    assert found, f"{path}: the memory comment gives the formula"
+    rss = float(found["base"]) + float(found["per_target"]) * int(found["targets"])
+    assert round(rss) == int(found["rss"])
+    [container] = [
+        c
+        for document in yaml.safe_load_all(text)
+        if document and document["kind"] in ("Deployment", "StatefulSet")
+        for c in document["spec"]["template"]["spec"]["containers"]
+    ]
+    memory = {kind: quantity(container["resources"][kind]["memory"]) / 1e6 for kind in REQUESTS}
+    assert rss <= memory["requests"] < rss * 1.2
+    assert rss * float(found["headroom"]) <= memory["limits"] < rss * float(found["headroom"]) * 1.1
+
+
 def test_kubernetes_image_is_this_version() -> None:
     from exporter import __version__
 

@@ -17,6 +17,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.samples import Sample
 
 from exporter.exposition import (
     OPENMETRICS_CONTENT_TYPE,
@@ -28,6 +29,7 @@ from exporter.exposition import (
     encode_text,
 )
 from exporter.metrics import api_requests_family, build_info_family
+from exporter.sample_rows import SampleRows
 from tests.conftest import ACCOUNT, Families, pack_families, pack_status
 
 STATES = ("CREATE_IN_PROGRESS", "CREATE_COMPLETE", "CREATE_FAILED")
@@ -162,3 +164,31 @@ def test_pre_encoded_lines_are_written_as_they_are_in_both_formats() -> None:
     encoded.blocks = [b"g 7.0\n"]
     assert encode_text([encoded]).endswith(b"# TYPE g gauge\ng 7.0\n")
     assert encode_openmetrics([encoded]).endswith(b"# TYPE g gauge\ng 7.0\n# EOF\n")
+
+
+def test_encoded_families_make_samples_only_when_they_are_read(monkeypatch) -> None:
+    """Serving writes the blocks; the samples of each reading are made into `Sample`s only
+    for whoever reads `samples`, in the order they were added."""
+    first = SampleRows([Sample("g", {"a": "1"}, 1.0)])
+    second = [Sample("g", {"a": "2"}, 0.0)]
+    lines = encode_samples(first)
+    made: list[object] = []
+    make = SampleRows._sample
+
+    def counted(row: tuple[object, ...]) -> Sample:
+        made.append(row)
+        return make(row)
+
+    monkeypatch.setattr(SampleRows, "_sample", staticmethod(counted))
+    family = EncodedFamily("g", "help")
+    family.add(first, lines)
+    family.add(second, encode_samples(second))
+
+    assert encode_text([family]).endswith(b'g{a="1"} 1.0\ng{a="2"} 0.0\n')
+    assert made == []
+    monkeypatch.undo()
+    assert family.samples == [*first, *second]
+    family.samples.append(Sample("g", {"a": "3"}, 1.0))
+    family.add(first, b'g{a="1"} 1.0\n')
+    assert [sample.labels["a"] for sample in family.samples] == ["1", "2", "3", "1"]
+    assert encode_text([family]).endswith(b'g{a="1"} 1.0\ng{a="2"} 0.0\ng{a="1"} 1.0\n')

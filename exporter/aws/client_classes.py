@@ -1,17 +1,21 @@
 """What the clients of many accounts share: one class per service for the whole process, and
 only the built-in botocore handlers the exporter's operations use. botocore builds both anew for
-every session and client (about 0.6 MB per role account), through public interfaces only: the
-`creating-client-class` event, `include_builtin_handlers` and `BUILTIN_HANDLERS`.
+every session and client (about 0.6 MB per role account), through public interfaces: the
+`creating-client-class` event, `include_builtin_handlers` and `BUILTIN_HANDLERS`. The few
+private ones (each client's service model, its event emitter's lookup cache) are named here,
+and tests/aws/test_client_classes.py fails when a botocore release changes them.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import botocore.client
 import botocore.handlers
+import botocore.hooks
 import botocore.model
 import botocore.session
 
@@ -108,3 +112,39 @@ def share_service_models() -> None:
 
     load.exporter_shared = True  # type: ignore[attr-defined]
     setattr(creator, MODEL_LOADER, load)
+
+
+# The dict each botocore event emitter keeps of event name → handlers to call, which it
+# replaces with a new `{}` whenever a handler is registered or unregistered.
+LOOKUP_CACHE = "_lookup_cache"
+_HANDLER_TUPLES = "_exporter_handler_tuples"
+
+
+class _HandlerTuples(dict[str, tuple[Any, ...]]):
+    """An emitter's lookup cache that keeps each handler list as a tuple and each event name
+    interned: most events have no handler, and botocore keeps a deque for each (~600 bytes)
+    per event name and client."""
+
+    def __init__(self, entries: Mapping[str, Iterable[Any]]) -> None:
+        super().__init__()
+        for event, handlers in entries.items():
+            self[event] = handlers
+
+    def __setitem__(self, event: str, handlers: Iterable[Any]) -> None:
+        super().__setitem__(sys.intern(event), tuple(handlers))
+
+
+class CompactEmitter(botocore.hooks.HierarchicalEmitter):
+    """botocore's event emitter, whose lookup cache is `_HandlerTuples`: about 100 KB less
+    per role account (each client copies its session's emitter, and caches every event its
+    calls emit). Sessions take it through their public `event_hooks` argument; copies
+    (one per client) keep the class."""
+
+    @property
+    def _lookup_cache(self) -> _HandlerTuples:
+        cache: _HandlerTuples = self.__dict__[_HANDLER_TUPLES]
+        return cache
+
+    @_lookup_cache.setter
+    def _lookup_cache(self, entries: Mapping[str, Iterable[Any]]) -> None:
+        self.__dict__[_HANDLER_TUPLES] = _HandlerTuples(entries)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -18,7 +19,11 @@ import botocore.session
 import botocore.utils
 
 from exporter import __version__
-from exporter.aws.client_classes import register_needed_handlers, share_client_classes
+from exporter.aws.client_classes import (
+    CompactEmitter,
+    register_needed_handlers,
+    share_client_classes,
+)
 from exporter.aws.errors import assume_role_hint, error_code
 from exporter.aws.hooks import inherit_deadline
 from exporter.config import AccountConfig, Config
@@ -160,6 +165,7 @@ class Sessions:
         share_client_classes(self.base)
         self.endpoint_url = endpoint_url
         self._now = now or _utc_now
+        self._paths_lock = threading.Lock()
         _quiet_botocore_refresh_warning()
 
     def base_is_role(self) -> bool | None:
@@ -211,16 +217,32 @@ class Sessions:
             core.register_component("credential_provider", resolver)
         else:
             core = self.base
-        return boto3.Session(botocore_session=core)
+        return self._boto3(core)
+
+    def _boto3(self, core: botocore.session.Session) -> boto3.Session:
+        """boto3's session of `core`. boto3 appends its data directory to the loader's search
+        paths with each session, and every account shares the base loader: kept once rather
+        than once per account ever made (discovery makes them as long as it runs)."""
+        with self._paths_lock:
+            paths = core.get_component("data_loader").search_paths
+            known = len(paths)
+            session = boto3.Session(botocore_session=core)
+            paths[known:] = [path for path in paths[known:] if path not in paths[:known]]
+        return session
 
     def _new(self, profile: str | None = None) -> botocore.session.Session:
         """A session on the shared loader; a profile's keeps every built-in handler, as its
-        credentials may need other services' clients (SSO)."""
+        credentials may need other services' clients (SSO). A role's session reads its
+        settings (retries, endpoints, …) from the base session's store: it has no profile of
+        its own, so they are the same, and a store is ~20 KB per account."""
         if profile:
-            core = botocore.session.Session(profile=profile)
+            core = botocore.session.Session(profile=profile, event_hooks=CompactEmitter())
         else:
-            core = botocore.session.Session(include_builtin_handlers=False)
+            core = botocore.session.Session(
+                include_builtin_handlers=False, event_hooks=CompactEmitter()
+            )
             register_needed_handlers(core)
+            core.register_component("config_store", self.base.get_component("config_store"))
         core.register_component("data_loader", self.base.get_component("data_loader"))
         share_client_classes(core)
         return _fast_timestamps(core)

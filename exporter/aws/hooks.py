@@ -131,6 +131,19 @@ def attempt_outcome(
     return "success"
 
 
+_KNOWN_CODES: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def _known_codes(service_model: Any) -> frozenset[str]:
+    """The error codes counted by name for a service: one set per (shared) service model,
+    not one per client (2 KB each)."""
+    known = _KNOWN_CODES.get(service_model)
+    if known is None:
+        names = {shape.name for shape in service_model.error_shapes}
+        known = _KNOWN_CODES.setdefault(service_model, COMMON_ERROR_CODES | names)
+    return known
+
+
 class Owner(Protocol):
     """Whose calls are counted: an account (whose id may be learned after its first call),
     or work done with its credentials that is reported on its own (account discovery)."""
@@ -158,7 +171,7 @@ class ApiCallCounter:
     def attach(self, client: Any, owner: Owner) -> None:
         """Count `client`'s attempts under `owner` and the client's region."""
         service_model = client.meta.service_model
-        known_codes = COMMON_ERROR_CODES | {shape.name for shape in service_model.error_shapes}
+        known_codes = _known_codes(service_model)
         region = client.meta.region_name
 
         def on_attempt(

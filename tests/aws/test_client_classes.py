@@ -4,13 +4,21 @@ and sessions register only the handlers the exporter's operations use."""
 from __future__ import annotations
 
 import inspect
+from collections import deque
 
 import boto3
 import botocore.client
 import botocore.handlers
+import botocore.hooks
 import botocore.session
 
-from exporter.aws.client_classes import MODEL_DESCRIPTION, MODEL_LOADER, needed_handlers
+from exporter.aws.client_classes import (
+    LOOKUP_CACHE,
+    MODEL_DESCRIPTION,
+    MODEL_LOADER,
+    CompactEmitter,
+    needed_handlers,
+)
 from exporter.aws.credentials import client_config
 from exporter.config import AccountConfig, Config
 from tests.conftest import fake_credentials_sessions
@@ -79,3 +87,75 @@ def test_every_client_of_a_service_shares_one_model(simulator) -> None:
     assert sts.meta.service_model is not clients[0].meta.service_model
     assert "ConformancePackStatusDetails" in clients[0].describe_conformance_pack_status()
     assert "ConformancePackStatusDetails" in clients[3].describe_conformance_pack_status()
+
+
+def test_botocore_s_emitter_still_caches_handlers_where_the_compact_one_keeps_tuples() -> None:
+    """Fails loudly when a botocore release renames the lookup cache, stops replacing it on
+    registration, or caches something other than the handlers in calling order."""
+    emitter = botocore.hooks.HierarchicalEmitter()
+    assert vars(emitter)[LOOKUP_CACHE] == {}
+    emitter.register("before-call.config-service", lambda **_: None)
+    emitter.emit("before-call.config-service.DescribeConformancePackStatus")
+    emitter.emit("after-call.config-service.DescribeConformancePackStatus")
+    cached = vars(emitter)[LOOKUP_CACHE]
+    assert isinstance(cached["before-call.config-service.DescribeConformancePackStatus"], deque)
+    assert not cached["after-call.config-service.DescribeConformancePackStatus"]
+
+
+def emitted(emitter: botocore.hooks.HierarchicalEmitter) -> list[str]:
+    """The handlers called, in order, over registrations, a copy and emits of every kind."""
+    calls: list[str] = []
+    emitter.register("needs-retry", lambda **_: calls.append("any"))
+    emitter.register_first("needs-retry.config-service", lambda **_: calls.append("first"))
+    emitter.register_last("needs-retry.config-service", lambda **_: calls.append("last"))
+    emitter.register("needs-retry.config-service", lambda **_: calls.append("middle"))
+    copied = emitter.__copy__()
+    copied.register("needs-retry.config-service.ListThings", lambda **_: calls.append("copy"))
+    for one in (emitter, copied, emitter):
+        one.emit("needs-retry.config-service.DescribeConformancePackStatus")
+        one.emit("needs-retry.config-service.ListThings")
+        one.emit("after-call.sts.AssumeRole")
+    calls.append(str(emitter.emit_until_response("needs-retry.config-service.ListThings")[1]))
+    return calls
+
+
+def test_the_compact_emitter_calls_what_botocore_s_calls_in_the_same_order() -> None:
+    compact = CompactEmitter()
+
+    assert emitted(compact) == emitted(botocore.hooks.HierarchicalEmitter())
+    cached = compact._lookup_cache
+    assert cached["after-call.sts.AssumeRole"] == ()
+    assert all(isinstance(handlers, tuple) for handlers in cached.values())
+    assert type(compact.__copy__()) is CompactEmitter
+
+
+def test_role_sessions_clients_keep_compact_caches_and_share_the_settings(simulator) -> None:
+    """A role account's clients cache their events' handlers as tuples under interned names,
+    and its session reads the base session's settings rather than building its own."""
+    sessions = fake_credentials_sessions(simulator.url)
+    config = client_config(Config())
+    clients = [
+        sessions.for_account(
+            AccountConfig(role_arn=f"arn:aws:iam::{account_id}:role/reader"),
+            "us-east-1",
+            lambda _: None,
+            config,
+        ).client("config", region_name="us-east-1", endpoint_url=simulator.url, config=config)
+        for account_id in ("111111111111", "222222222222")
+    ]
+    for client in clients:
+        assert "ConformancePackStatusDetails" in client.describe_conformance_pack_status()
+
+    caches = [client.meta.events._emitter._lookup_cache for client in clients]
+    assert all(isinstance(handlers, tuple) for cache in caches for handlers in cache.values())
+    shared = set(caches[0]) & set(caches[1])
+    assert shared
+    names = [{event: event for event in cache} for cache in caches]
+    assert all(names[0][event] is names[1][event] for event in shared), "names are interned"
+    role_core = sessions.for_account(
+        AccountConfig(role_arn="arn:aws:iam::333333333333:role/reader"),
+        "us-east-1",
+        lambda _: None,
+        config,
+    )._session
+    assert role_core.get_component("config_store") is sessions.base.get_component("config_store")

@@ -93,7 +93,8 @@ class Scraper:
         `collectors` if given (a reload changes them), in one step.
 
         A (collector, target) read before keeps its reads in flight, its timings and its last
-        good reading; one no longer given is dropped with them, and so are its series. A
+        good reading; one no longer given is dropped with them (a read of it not started yet
+        is cancelled), and so are its series. A
         collector is told from another by identity: a reload passes the running one when its
         settings did not change.
         """
@@ -103,13 +104,16 @@ class Scraper:
             for collector in running:
                 if collector.name not in self._pools:
                     self._pools[collector.name] = Workers(self._concurrency, collector.name)
-            kept = {(slot.collector, slot.target): slot for slot in self._slots}
+            before = self._slots
+            kept = {(slot.collector, slot.target): slot for slot in before}
             self._slots = tuple(
                 kept.get((collector, target))
                 or Slot(collector, target, self._pools[collector.name])
                 for collector in running
                 for target in collector.targets(chosen)
             )
+            for dropped in set(before) - set(self._slots):
+                dropped.call.cancel()
             self._targets, self._collectors = chosen, running
             names = {collector.name for collector in running}
             for name in [name for name in self._pools if name not in names]:
@@ -283,7 +287,8 @@ class Scraper:
     ) -> Reading | None:
         """The reading a scrape serves; None when a background read has nothing to serve yet."""
         if isinstance(result, Future):
-            result = result.result() if result.done() else None
+            done = result.done() and not result.cancelled()  # cancelled: its target dropped
+            result = result.result() if done else None
         if result is not None:
             return result
         if slot.collector.policy.background:

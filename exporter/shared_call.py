@@ -61,6 +61,13 @@ class SharedCall(Generic[Result]):
             self._in_flight, self._in_flight_deadline = future, deadline
         return future
 
+    def cancel(self) -> None:
+        """Drop the read in flight if it has not started: its target is no longer read (an
+        account discovery or a reload dropped), and a queued read would still call AWS."""
+        with self._lock:
+            if self._in_flight is not None and self._in_flight.cancel():
+                self._in_flight = None
+
     def _read_and_remember(self, read: Callable[[], Result], deadline: float) -> Result:
         """Keep a result that arrived in time (before anyone waiting sees it), or any if
         `keep_late`; a late one is otherwise dropped so it is not served as fresh."""

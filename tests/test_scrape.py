@@ -575,6 +575,44 @@ def test_a_probe_serves_the_api_calls_of_its_own_target_only() -> None:
     assert regions(probed) == {"eu-west-1"}, "another target's calls would be served twice"
 
 
+class RegionRecordingCollector(EveryTargetCollector):
+    """Records the region of each read, in the order the reads ran."""
+
+    def __init__(self, policy: ReadPolicy) -> None:
+        super().__init__(policy)
+        self.regions: list[str] = []
+
+    def read(self, target: Target, deadline: Deadline) -> dict[str, list[Sample]]:
+        self.regions.append(target.region)
+        return super().read(target, deadline)
+
+
+def test_a_dropped_target_s_queued_read_never_runs(known_targets) -> None:
+    """Reads queued behind a slow one for targets dropped meanwhile (discovery closed their
+    accounts) are cancelled: they would call AWS for accounts no longer read."""
+    collector = RegionRecordingCollector(ReadPolicy(background=True))
+    collector.release.clear()
+    kept, dropped = known_targets
+    # One worker: the kept target's read holds it, the dropped target's waits behind it.
+    scraper = Scraper([collector], [kept, dropped], ApiCallCounter(), concurrency=1)
+    try:
+        served(scraper, timeout=0.1)
+        scraper.set_targets([kept])
+        collector.release.set()
+        # The kept target's next read queues behind whatever is queued already.
+        wait_for(
+            lambda: served(scraper, timeout=0.1) and len(collector.regions) >= 2,
+            10,
+            "the kept target's second read",
+            interval=0.01,
+        )
+    finally:
+        collector.release.set()
+        scraper.close()
+
+    assert collector.regions[:2] == [kept.region, kept.region], "the dropped read ran"
+
+
 def test_a_foreground_read_never_waits_behind_a_background_one(known_targets) -> None:
     slow = FakeCollector(ReadPolicy(background=True))
     slow.name = "slow"

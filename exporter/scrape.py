@@ -26,13 +26,11 @@ from exporter.aws.targets import Target, UnknownTargetError, select_targets
 from exporter.collection import Collector, Reading, Reporter, Slot
 from exporter.deadline import Deadline
 from exporter.metrics import (
-    STATE,
-    STATUS_REASON,
     accounts_family,
     api_requests_family,
     build_info_family,
 )
-from exporter.status_page import Collection, Snapshot, UnsettledPack
+from exporter.status_page import Snapshot, snapshot_of
 from exporter.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -230,42 +228,10 @@ class Scraper:
 
     def snapshot(self) -> Snapshot:
         """What the last scrapes saw, for the status page: no AWS call of its own."""
-        now = time.time()
-        collections, unsettled = [], []
         served = [
             (slot.collector.name, slot.served, slot.call.last_success_at) for slot in self._slots
         ]
-        for name, reading, success_at in [*served, *self._reports(self._reporters)]:
-            if reading is None:
-                continue
-            age = None if success_at is None else now - success_at
-            collections.append(
-                Collection(
-                    name,
-                    reading.account_id,
-                    reading.region,
-                    reading.success,
-                    reading.duration_seconds,
-                    reading.error_code,
-                    age,
-                )
-            )
-            reasons = {
-                sample.labels["conformance_pack"]: sample.labels["reason"]
-                for sample in reading.samples.get(STATUS_REASON, ())
-            }
-            unsettled += [
-                UnsettledPack(
-                    reading.account_id,
-                    reading.region,
-                    sample.labels["conformance_pack"],
-                    sample.labels["state"],
-                    reasons.get(sample.labels["conformance_pack"], ""),
-                )
-                for sample in reading.samples.get(STATE, ())
-                if sample.value == 1 and not sample.labels["state"].endswith("_COMPLETE")
-            ]
-        return Snapshot(collections, unsettled)
+        return snapshot_of([*served, *self._reports(self._reporters)], time.time())
 
     def close(self) -> None:
         """Stop the worker threads without waiting for calls still in flight."""

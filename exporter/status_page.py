@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from exporter import __version__
+from exporter.collection import Reading
+from exporter.metrics import STATE, STATUS_REASON
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,43 @@ class Snapshot:
 
     collections: Sequence[Collection]
     unsettled_packs: Sequence[UnsettledPack]
+
+
+def snapshot_of(seen: Iterable[tuple[str, Reading | None, float | None]], now: float) -> Snapshot:
+    """The snapshot of the readings last served, each (collector, reading, Unix time of its
+    collector's last success on that target), at Unix time `now`."""
+    collections, unsettled = [], []
+    for name, reading, success_at in seen:
+        if reading is None:
+            continue
+        age = None if success_at is None else now - success_at
+        collections.append(
+            Collection(
+                name,
+                reading.account_id,
+                reading.region,
+                reading.success,
+                reading.duration_seconds,
+                reading.error_code,
+                age,
+            )
+        )
+        reasons = {
+            sample.labels["conformance_pack"]: sample.labels["reason"]
+            for sample in reading.samples.get(STATUS_REASON, ())
+        }
+        unsettled += [
+            UnsettledPack(
+                reading.account_id,
+                reading.region,
+                sample.labels["conformance_pack"],
+                sample.labels["state"],
+                reasons.get(sample.labels["conformance_pack"], ""),
+            )
+            for sample in reading.samples.get(STATE, ())
+            if sample.value == 1 and not sample.labels["state"].endswith("_COMPLETE")
+        ]
+    return Snapshot(collections, unsettled)
 
 
 TITLE = "AWS Config conformance pack exporter"

@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -85,7 +85,7 @@ class Reading:
 class Slot:
     """The reads of one (collector, target), and the last good one for background policies."""
 
-    def __init__(self, collector: Collector, target: Target, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, collector: Collector, target: Target, pool: Executor) -> None:
         self.collector = collector
         self.target = target
         self.call: SharedCall[Reading] = SharedCall(

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
 Result = TypeVar("Result")
 
 
-class Workers(ThreadPoolExecutor):
+class Workers(Executor):
     """One collector's worker threads, resizable while serving.
 
     Slots submit to the pool they were made with; a reload that changes `concurrency` swaps
-    the threads behind it rather than the slots, which hold the last readings. The inherited
-    pool is never used (it starts no thread): every call goes to `_current`.
+    the threads behind it rather than the slots, which hold the last readings.
     """
 
     def __init__(self, size: int, name: str) -> None:
-        super().__init__(max_workers=1, thread_name_prefix=f"collect-{name}")
         self._name = f"collect-{name}"
         self._size = size
         self._swap = threading.Lock()
@@ -44,4 +42,3 @@ class Workers(ThreadPoolExecutor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._swap:
             self._current.shutdown(wait=wait, cancel_futures=cancel_futures)
-        super().shutdown(wait=wait, cancel_futures=cancel_futures)

@@ -205,6 +205,8 @@ def test_compose_builds_the_exporter_from_the_repository_dockerfile() -> None:
     mounted = {str(mount.target): mount.source for mount in mounts("exporter")}
     config = load_config(str(mounted[arguments.config_file]))
     assert config.compliance.remediation
+    assert config.accounts
+    assert all(a.name for a in config.accounts), "the dashboard shows names"
 
 
 def test_compose_exporter_is_locked_down() -> None:

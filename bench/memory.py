@@ -77,25 +77,11 @@ def sizing(simulator_url: str, fewer_url: str, accounts: int) -> None:
 
 
 def read_every_target(plan: Any, give_up: float) -> None:
-    """Scrape until every (collector, target) has a good reading (background reads
-    included): the RSS figures then hold every target's readings, and the reads queued
-    before them in each collector's queue, those of the accounts dropped before, are done."""
-    from exporter.deadline import Deadline
+    """Scrape until every (collector, target) has a good reading: the RSS figures then hold
+    every target's readings, and the reads of the accounts dropped before are done."""
+    from tests.conftest import every_target_read
 
-    while True:
-        plan.scraper.collect(Deadline.after(60))
-        expected = {
-            (collector.name, target.account.account_id, target.region)
-            for collector in plan.built.collectors
-            for target in collector.targets(plan.scraper.targets)
-        }
-        read = {
-            (c.collector, c.account_id, c.region)
-            for c in plan.scraper.snapshot().collections
-            if c.success and c.age_seconds is not None
-        }
-        if expected <= read:
-            return
+    while not every_target_read(plan):
         if time.monotonic() > give_up:
             raise RuntimeError("the targets were not all read within the time allowed")
         time.sleep(0.2)  # background reads report through the next scrape, not an event

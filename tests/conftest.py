@@ -36,6 +36,7 @@ from exporter.collectors.status import pack_samples
 from exporter.config import AccountConfig, ComplianceConfig, Config, PipelineConfig
 from exporter.deadline import Deadline
 from exporter.metrics import STATUS_HELP, STATUS_REASON, gauge_families
+from exporter.plan import Plan
 from exporter.scrape import Scraper
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,6 +141,23 @@ def fake_credentials_sessions(
     core.set_credentials("AKIDTESTTESTTESTTEST", "test-secret-key")
     core.set_config_variable("region", "us-east-1")
     return Sessions(core, endpoint_url=endpoint_url, now=now)
+
+
+def every_target_read(plan: Plan) -> bool:
+    """Scrape `plan` once; whether each (collector, target) now has a good reading (background
+    reads included), so every read queued before them in each collector's queue is done."""
+    plan.scraper.collect(Deadline.after(30))
+    expected = {
+        (collector.name, target.account.account_id, target.region)
+        for collector in plan.built.collectors
+        for target in collector.targets(plan.scraper.targets)
+    }
+    read = {
+        (c.collector, c.account_id, c.region)
+        for c in plan.scraper.snapshot().collections
+        if c.success and c.age_seconds is not None
+    }
+    return expected <= read
 
 
 def make_account(

@@ -19,10 +19,9 @@ from botocore.stub import Stubber
 
 from exporter.aws.accounts import Account
 from exporter.config import Config, OrganizationAccountsConfig
-from exporter.deadline import Deadline
 from exporter.plan import Plan, prepare
 from exporter.simulator import ConfigSimulator, Scenario, SimulatedPack
-from tests.conftest import fake_credentials_sessions, wait_for
+from tests.conftest import every_target_read, fake_credentials_sessions, wait_for
 
 REGIONS = ("us-east-1", "eu-west-1")
 POOL = [f"{300000000000 + i}" for i in range(8)]
@@ -59,22 +58,7 @@ def churn(plan: Plan, listing: Stubber, round_: int) -> None:
     assert discovery is not None
     assert discovery.refresh()
 
-    def every_target_read() -> bool:
-        """Each (collector, target) read well: then so are the reads queued before."""
-        plan.scraper.collect(Deadline.after(30))
-        expected = {
-            (collector.name, target.account.account_id, target.region)
-            for collector in plan.built.collectors
-            for target in collector.targets(plan.scraper.targets)
-        }
-        read = {
-            (c.collector, c.account_id, c.region)
-            for c in plan.scraper.snapshot().collections
-            if c.success and c.age_seconds is not None
-        }
-        return expected <= read
-
-    wait_for(every_target_read, 30, "every target read")
+    wait_for(lambda: every_target_read(plan), 30, "every target read")
 
 
 def test_accounts_dropped_by_discovery_are_let_go(simulator) -> None:

@@ -11,7 +11,8 @@ from prometheus_client.samples import Sample
 
 from exporter.aws.accounts import Account
 from exporter.collection import Collector, Reading, Slot
-from exporter.exposition import EncodedFamily, encode_samples
+from exporter.encoded_samples import EncodedSamples, first_of_each_series
+from exporter.exposition import EncodedFamily
 from exporter.metrics import (
     COLLECTOR_LABELS,
     LAST_SUCCESS,
@@ -19,7 +20,6 @@ from exporter.metrics import (
     SCRAPE_SUCCESS,
     SELF_HELP,
     account_info_family,
-    first_of_each_series,
     gauge_families,
 )
 
@@ -44,17 +44,16 @@ def collector_families(
         )
         families = {name: EncodedFamily(name, text) for name, text in collector.help_texts.items()}
         if collector.policy.overlapping and len(served) > 1:
-            # Readings share series, so lines are written after the duplicates are dropped.
+            # Readings share series: each is served once, as the first reading has it.
             for name, family in families.items():
-                every = [s for _, reading in served for s in reading.samples.get(name, ())]
-                unique = first_of_each_series(every)
-                family.add(unique, encode_samples(unique))
+                kept = (reading.samples[name] for _, reading in served if name in reading.samples)
+                lines, count = first_of_each_series(samples.lines for samples in kept)
+                family.add(EncodedSamples(lines, count), lines)
         else:
-            for slot, reading in served:
-                lines = slot.encoded(reading.samples)
+            for _, reading in served:
                 for name, samples in reading.samples.items():
                     if name in families:
-                        families[name].add(samples, lines[name])
+                        families[name].add(samples, samples.lines)
         for name, family in families.items():
             merged = by_name.setdefault(name, family)
             if merged is not family:

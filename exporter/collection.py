@@ -18,8 +18,7 @@ from exporter.aws.errors import error_code
 from exporter.aws.hooks import Owner
 from exporter.aws.targets import Target
 from exporter.deadline import Deadline
-from exporter.exposition import encode_samples
-from exporter.sample_rows import compact_samples
+from exporter.encoded_samples import EncodedSamples, encode_reading
 from exporter.shared_call import SharedCall
 
 log = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ class Reading:
     region: str
     success: bool
     duration_seconds: float
-    samples: Samples = field(default_factory=dict)
+    samples: Mapping[str, EncodedSamples] = field(default_factory=dict)
     error_code: str = ""
 
 
@@ -96,29 +95,15 @@ class Slot:
         )
         self.last_good: Reading | None = None
         self.served: Reading | None = None  # what the last scrape served, for the status page
-        self._encoded: tuple[Samples, Mapping[str, bytes]] | None = None
-
-    def encoded(self, samples: Samples) -> Mapping[str, bytes]:
-        """The sample lines of a reading of this slot by family, encoded once: a background
-        reading is served by every scrape until the next, and encoding every sample on each
-        scrape was most of a large answer's time. A reading served again (a failed read
-        keeping the last good samples) is the same `samples` object, so its lines are reused.
-        """
-        cached = self._encoded
-        if cached is None or cached[0] is not samples:
-            escaped: dict[str, str] = {}
-            lines = {name: encode_samples(found, escaped) for name, found in samples.items()}
-            cached = self._encoded = (samples, lines)
-        return cached[1]
 
     def read(self, deadline: Deadline) -> Reading:
         """Runs in a worker, so building and encoding samples overlaps other targets' network
-        waits, and a read done by the deadline needs no encoding after it."""
+        waits, and a read done by the deadline needs no encoding after it: a background
+        reading is served by every scrape until the next, and encoding every sample on each
+        scrape was most of a large answer's time."""
         started = time.monotonic()
         try:
-            # Kept as compact rows until the next reading: most of a target's memory.
-            samples: Samples = compact_samples(self.collector.read(self.target, deadline))
-            self.encoded(samples)  # here, in the read's time, not after the scrape's wait
+            samples = encode_reading(self.collector.read(self.target, deadline))
         except Exception as error:
             return self.failed(error_code(error), started, self.target.account.resolve_account_id())
         reading = Reading(

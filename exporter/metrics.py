@@ -226,18 +226,6 @@ def gauge_families(
     return families
 
 
-def first_of_each_series(samples: Iterable[Sample]) -> list[Sample]:
-    """`samples` without a series seen before: where several sources may report one series."""
-    seen: set[frozenset[tuple[str, str]]] = set()
-    unique = []
-    for sample in samples:
-        series = frozenset(sample.labels.items())
-        if series not in seen:
-            seen.add(series)
-            unique.append(sample)
-    return unique
-
-
 def api_requests_family(samples: Iterable[tuple[str, str, str, str, int]]) -> Metric:
     """The API-call counter from (account_id, region, operation, outcome, count) rows."""
     family = CounterMetricFamily(

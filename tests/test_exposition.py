@@ -19,6 +19,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.samples import Sample
 
+from exporter import encoded_samples
+from exporter.encoded_samples import EncodedSamples
 from exporter.exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
@@ -29,7 +31,6 @@ from exporter.exposition import (
     encode_text,
 )
 from exporter.metrics import api_requests_family, build_info_family
-from exporter.sample_rows import SampleRows
 from tests.conftest import ACCOUNT, Families, pack_families, pack_status
 
 STATES = ("CREATE_IN_PROGRESS", "CREATE_COMPLETE", "CREATE_FAILED")
@@ -169,19 +170,18 @@ def test_pre_encoded_lines_are_written_as_they_are_in_both_formats() -> None:
 def test_encoded_families_make_samples_only_when_they_are_read(monkeypatch) -> None:
     """Serving writes the blocks; the samples of each reading are made into `Sample`s only
     for whoever reads `samples`, in the order they were added."""
-    first = SampleRows([Sample("g", {"a": "1"}, 1.0)])
+    first = EncodedSamples.of([Sample("g", {"a": "1"}, 1.0)])
     second = [Sample("g", {"a": "2"}, 0.0)]
-    lines = encode_samples(first)
-    made: list[object] = []
-    make = SampleRows._sample
+    made: list[str] = []
+    make = encoded_samples._sample
 
-    def counted(row: tuple[object, ...]) -> Sample:
-        made.append(row)
-        return make(row)
+    def counted(line: str) -> Sample:
+        made.append(line)
+        return make(line)
 
-    monkeypatch.setattr(SampleRows, "_sample", staticmethod(counted))
+    monkeypatch.setattr(encoded_samples, "_sample", counted)
     family = EncodedFamily("g", "help")
-    family.add(first, lines)
+    family.add(first, first.lines)
     family.add(second, encode_samples(second))
 
     assert encode_text([family]).endswith(b'g{a="1"} 1.0\ng{a="2"} 0.0\n')

@@ -15,7 +15,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.samples import Sample
 
-from exporter import collection
+from exporter import encoded_samples
 from exporter.aws.accounts import DISCOVERED, Account
 from exporter.aws.hooks import ApiCallCounter
 from exporter.aws.targets import Target, UnknownTargetError
@@ -643,7 +643,7 @@ def test_a_readings_lines_are_encoded_once_and_served_until_it_changes(
         encoded.append(1)
         return encode(samples, escaped)
 
-    monkeypatch.setattr(collection, "encode_samples", counted)
+    monkeypatch.setattr(encoded_samples, "encode_samples", counted)
     collector = FakeCollector(ReadPolicy(min_interval_seconds=1.0))
     scraper = fake_scraper(known_targets, collector)
 
@@ -662,10 +662,10 @@ def test_a_readings_lines_are_encoded_once_and_served_until_it_changes(
     [kept] = blocks()
     scraper.close()
 
-    assert again is first, "the second scrape encoded the same reading again"
+    assert again == first
     assert changed == first.replace(b" 1.0\n", b" 2.0\n")
-    assert kept is changed
-    assert len(encoded) == collector.reads == 2
+    assert kept == changed
+    assert len(encoded) == collector.reads == 2, "a scrape encoded a reading it served before"
 
 
 def test_merged_families_are_contiguous_with_one_header(known_targets) -> None:

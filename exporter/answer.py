@@ -48,16 +48,15 @@ def collector_families(
             for name, family in families.items():
                 kept = (reading.samples[name] for _, reading in served if name in reading.samples)
                 lines, count = first_of_each_series(samples.lines for samples in kept)
-                family.add(EncodedSamples(lines, count), lines)
+                family.add(EncodedSamples(lines, count))
         else:
             for _, reading in served:
                 for name, samples in reading.samples.items():
                     if name in families:
-                        families[name].add(samples, samples.lines)
+                        families[name].add(samples)
         for name, family in families.items():
             merged = by_name.setdefault(name, family)
             if merged is not family:
-                merged.samples.extend(family.samples)
                 merged.blocks.extend(family.blocks)
     return by_name
 

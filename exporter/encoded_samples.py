@@ -1,17 +1,20 @@
-"""A reading's samples kept only as their encoded sample lines, compressed (`EncodedSamples`):
-kept from one reading to the next, they are most of a target's memory (see
-docs/performance.md#memory), and serving needs nothing but the lines."""
+"""Sample lines, the same in the text format and OpenMetrics (`encode_samples`), and a
+reading's samples kept only as those lines, compressed (`EncodedSamples`): kept from one
+reading to the next, they are most of a target's memory (see docs/performance.md#memory),
+and serving needs nothing but the lines. A lone surrogate AWS may put in a name or reason
+(valid JSON, invalid UTF-8) is written as "?" instead of failing the whole scrape.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import overload
 
 from prometheus_client.samples import Sample
-
-from exporter.exposition import encode_samples
+from prometheus_client.utils import floatToGoString
 
 # Lines shorter than this are kept as they are: compressing them saves little and costs a
 # call on every scrape.
@@ -21,6 +24,50 @@ _COMPRESS_FROM_BYTES = 256
 _LEVEL = 1
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
 _ESCAPED = re.compile(r"\\(.)")
+
+
+# prometheus_client ships this untyped; the annotation says what it is.
+_format_value: Callable[[float], str] = floatToGoString
+
+
+def _number(value: float) -> str:
+    """Sample values as Go formats them; the 0s and 1s of state sets without the general path."""
+    if value == 1.0:
+        return "1.0"
+    if value == 0.0 and math.copysign(1.0, value) > 0:
+        return "0.0"
+    return _format_value(value)
+
+
+def escape(value: str) -> str:
+    """A label value (or an OpenMetrics HELP text) as both formats write it."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def encode_samples(samples: Iterable[Sample], escaped: dict[str, str] | None = None) -> bytes:
+    """The sample lines of gauge samples, the same in both formats: encoded once per reading
+    and served by every scrape until the reading changes.
+
+    `escaped` caches escaped label values across calls. Raises ValueError for a sample with a
+    timestamp or exemplar, which only prometheus_client's encoders write.
+    """
+    escaped = {} if escaped is None else escaped
+    lines = []
+    for sample in samples:
+        if sample.timestamp is not None or sample.exemplar is not None:
+            raise ValueError(f"{sample.name}: timestamps and exemplars are not pre-encoded")
+        pairs = []
+        for name, value in sorted(sample.labels.items()):
+            text = escaped.get(value)
+            if text is None:
+                text = escaped[value] = escape(value)
+            pairs.append(f'{name}="{text}"')
+        number = _number(sample.value)
+        if pairs:
+            lines.append(f"{sample.name}{{{','.join(pairs)}}} {number}\n")
+        else:
+            lines.append(f"{sample.name} {number}\n")
+    return "".join(lines).encode(errors="replace")
 
 
 def _unescape(value: str) -> str:

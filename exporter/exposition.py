@@ -4,22 +4,23 @@ prometheus_client's encoders validate and escape every label name of every sampl
 cost a third of a scrape of a few hundred packs. These produce the same bytes (the tests
 compare them) for gauges, counters and untyped families, caching escaped label values, and
 hand any other type to prometheus_client. Sample lines are the same in both formats, so a
-reading's lines are encoded once (`encode_samples`) and served by every scrape, in either
-format, until the reading changes (`EncodedFamily`). A lone surrogate AWS may put in a name
-or reason (valid JSON, invalid UTF-8) is written as "?" instead of failing the whole scrape.
+reading's lines are encoded once (exporter/encoded_samples.py) and served by every scrape, in
+either format, until the reading changes (`EncodedFamily`).
 """
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from prometheus_client import exposition as text_format
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics_format
 from prometheus_client.samples import Sample
-from prometheus_client.utils import floatToGoString
+
+from exporter.encoded_samples import EncodedSamples, encode_samples, escape
 
 
 class _OneFamily:
@@ -36,82 +37,34 @@ Encoder = Callable[[Iterable[Metric]], bytes]
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 _SIMPLE_TYPES = frozenset({"gauge", "counter", "unknown", "untyped"})
-# prometheus_client ships these untyped; the annotations say what they are.
-_format_value: Callable[[float], str] = floatToGoString
+# prometheus_client ships this untyped; the annotation says what it is.
 _openmetrics_latest: Callable[[_OneFamily], bytes] = openmetrics_format.generate_latest
 
 
-def _number(value: float) -> str:
-    """Sample values as Go formats them; the 0s and 1s of state sets without the general path."""
-    if value == 1.0:
-        return "1.0"
-    if value == 0.0 and math.copysign(1.0, value) > 0:
-        return "0.0"
-    return _format_value(value)
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
-def encode_samples(samples: Iterable[Sample], escaped: dict[str, str] | None = None) -> bytes:
-    """The sample lines of gauge samples, the same in both formats: encoded once per reading
-    and reused by every scrape until the reading changes (see `EncodedFamily`).
-
-    `escaped` caches escaped label values across calls. Raises ValueError for a sample with a
-    timestamp or exemplar, which only prometheus_client's encoders write.
-    """
-    escaped = {} if escaped is None else escaped
-    lines = []
-    for sample in samples:
-        if sample.timestamp is not None or sample.exemplar is not None:
-            raise ValueError(f"{sample.name}: timestamps and exemplars are not pre-encoded")
-        pairs = []
-        for name, value in sorted(sample.labels.items()):
-            text = escaped.get(value)
-            if text is None:
-                text = escaped[value] = _escape(value)
-            pairs.append(f'{name}="{text}"')
-        number = _number(sample.value)
-        if pairs:
-            lines.append(f"{sample.name}{{{','.join(pairs)}}} {number}\n")
-        else:
-            lines.append(f"{sample.name} {number}\n")
-    return "".join(lines).encode(errors="replace")
-
-
 class EncodedFamily(Metric):
-    """A gauge family whose samples also come as encoded blocks of sample lines, in order.
+    """A gauge family kept as the encoded blocks of its readings' sample lines, in order.
 
-    The encoders write the blocks instead of encoding the samples again: a scrape serving
-    readings it served before only concatenates. `add` keeps samples and blocks in step;
-    the samples added are made into a list only when `samples` is read, which serving
-    never does, so a scrape makes no `Sample` of a reading it serves from its blocks.
+    The encoders write the blocks instead of encoding samples again: a scrape serving
+    readings it served before only inflates and concatenates their lines. Its `samples`
+    are parsed back from the blocks, which serving never does.
     """
-
-    _samples: list[Sample]
-    _added: list[Sequence[Sample]]
 
     def __init__(self, name: str, documentation: str) -> None:
+        self.blocks: list[EncodedSamples] = []
         super().__init__(name, documentation, "gauge")
-        self.blocks: list[bytes] = []
 
     @property
     def samples(self) -> list[Sample]:
-        """Every sample, in order; the ones `add` kept aside are appended first."""
-        if self._added:
-            added, self._added = self._added, []
-            self._samples.extend(sample for block in added for sample in block)
-        return self._samples
+        """Every sample, in order, parsed from the blocks."""
+        return [sample for block in self.blocks for sample in block]
 
     @samples.setter
     def samples(self, samples: list[Sample]) -> None:
-        self._samples, self._added = samples, []
+        self.blocks = [EncodedSamples.of(samples)] if samples else []
 
-    def add(self, samples: Sequence[Sample], block: bytes) -> None:
-        """Append `samples`, whose lines `block` holds (from `encode_samples`)."""
-        self._added.append(samples)
-        self.blocks.append(block)
+    def add(self, samples: EncodedSamples) -> None:
+        """Append a reading's samples of this family."""
+        self.blocks.append(samples)
 
 
 def _is_simple(family: Metric) -> bool:
@@ -124,46 +77,49 @@ def _is_simple(family: Metric) -> bool:
     )
 
 
-def _lines(family: Metric, escaped: dict[str, str]) -> list[bytes]:
-    """A simple family's sample lines: its blocks if it has them, else encoded now."""
+def _write_lines(output: io.BytesIO, family: Metric, escaped: dict[str, str]) -> None:
+    """A simple family's sample lines: its blocks one at a time if it has them (so an answer
+    never holds every block inflated besides itself), else encoded now."""
     if isinstance(family, EncodedFamily):
-        return family.blocks
-    return [encode_samples(family.samples, escaped)]
+        for block in family.blocks:
+            output.write(block.lines)
+    else:
+        output.write(encode_samples(family.samples, escaped))
 
 
 def encode_text(families: Iterable[Metric]) -> bytes:
     """The Prometheus text format 0.0.4, as `prometheus_client.generate_latest` writes it."""
-    output: list[bytes] = []
+    output = io.BytesIO()
     escaped: dict[str, str] = {}
     for family in families:
         if not isinstance(family, EncodedFamily) and not _is_simple(family):
-            output.append(text_format.generate_latest(_OneFamily(family)))
+            output.write(text_format.generate_latest(_OneFamily(family)))
             continue
         name = f"{family.name}_total" if family.type == "counter" else family.name
         kind = "untyped" if family.type == "unknown" else family.type
         help_text = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
         header = f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
-        output.append(header.encode(errors="replace"))
-        output += _lines(family, escaped)
-    return b"".join(output)
+        output.write(header.encode(errors="replace"))
+        _write_lines(output, family, escaped)
+    return output.getvalue()
 
 
 def encode_openmetrics(families: Iterable[Metric]) -> bytes:
     """OpenMetrics 1.0, as prometheus_client's OpenMetrics `generate_latest` writes it."""
-    output: list[bytes] = []
+    output = io.BytesIO()
     escaped: dict[str, str] = {}
     for family in families:
         if not isinstance(family, EncodedFamily) and (not _is_simple(family) or family.unit):
-            output.append(_openmetrics_latest(_OneFamily(family)).removesuffix(b"# EOF\n"))
+            output.write(_openmetrics_latest(_OneFamily(family)).removesuffix(b"# EOF\n"))
             continue
         header = (
-            f"# HELP {family.name} {_escape(family.documentation)}\n"
+            f"# HELP {family.name} {escape(family.documentation)}\n"
             f"# TYPE {family.name} {family.type}\n"
         )
-        output.append(header.encode(errors="replace"))
-        output += _lines(family, escaped)
-    output.append(b"# EOF\n")
-    return b"".join(output)
+        output.write(header.encode(errors="replace"))
+        _write_lines(output, family, escaped)
+    output.write(b"# EOF\n")
+    return output.getvalue()
 
 
 class _Offer(NamedTuple):

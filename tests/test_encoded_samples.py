@@ -11,8 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.samples import Sample, Timestamp
 
-from exporter.encoded_samples import EncodedSamples, encode_reading, first_of_each_series
-from exporter.exposition import encode_samples
+from exporter.encoded_samples import (
+    EncodedSamples,
+    encode_reading,
+    encode_samples,
+    first_of_each_series,
+)
 
 STATES = ("CREATE_IN_PROGRESS", "CREATE_COMPLETE", "CREATE_FAILED")
 # Any text a label value may hold, lone surrogates aside (written as "?": see exposition.py).

@@ -27,7 +27,6 @@ from exporter.exposition import (
     EncodedFamily,
     choose_encoder,
     encode_openmetrics,
-    encode_samples,
     encode_text,
 )
 from exporter.metrics import api_requests_family, build_info_family
@@ -158,11 +157,12 @@ def test_pre_encoded_lines_are_written_as_they_are_in_both_formats() -> None:
     gauge.add_metric(["x\n", 'y"'], 1.0)
     gauge.add_metric(["z", "\\"], -0.0)
     encoded = EncodedFamily("g", 'Quoted "help".')
-    encoded.add(gauge.samples, encode_samples(gauge.samples))
+    encoded.add(EncodedSamples.of(gauge.samples[:1]))
+    encoded.add(EncodedSamples.of(gauge.samples[1:]))
     same_as_prometheus_client([encoded])
 
-    # What the encoders write is the block, not the samples encoded again.
-    encoded.blocks = [b"g 7.0\n"]
+    # What the encoders write is the blocks' lines, not the samples encoded again.
+    encoded.blocks = [EncodedSamples(b"g 7.0\n", 1)]
     assert encode_text([encoded]).endswith(b"# TYPE g gauge\ng 7.0\n")
     assert encode_openmetrics([encoded]).endswith(b"# TYPE g gauge\ng 7.0\n# EOF\n")
 
@@ -171,7 +171,7 @@ def test_encoded_families_make_samples_only_when_they_are_read(monkeypatch) -> N
     """Serving writes the blocks; the samples of each reading are made into `Sample`s only
     for whoever reads `samples`, in the order they were added."""
     first = EncodedSamples.of([Sample("g", {"a": "1"}, 1.0)])
-    second = [Sample("g", {"a": "2"}, 0.0)]
+    second = EncodedSamples.of([Sample("g", {"a": "2"}, 0.0)])
     made: list[str] = []
     make = encoded_samples._sample
 
@@ -181,14 +181,14 @@ def test_encoded_families_make_samples_only_when_they_are_read(monkeypatch) -> N
 
     monkeypatch.setattr(encoded_samples, "_sample", counted)
     family = EncodedFamily("g", "help")
-    family.add(first, first.lines)
-    family.add(second, encode_samples(second))
+    family.add(first)
+    family.add(second)
 
     assert encode_text([family]).endswith(b'g{a="1"} 1.0\ng{a="2"} 0.0\n')
     assert made == []
     monkeypatch.undo()
     assert family.samples == [*first, *second]
-    family.samples.append(Sample("g", {"a": "3"}, 1.0))
-    family.add(first, b'g{a="1"} 1.0\n')
-    assert [sample.labels["a"] for sample in family.samples] == ["1", "2", "3", "1"]
-    assert encode_text([family]).endswith(b'g{a="1"} 1.0\ng{a="2"} 0.0\ng{a="1"} 1.0\n')
+    family.samples = [Sample("g", {"a": "3"}, 1.0)]
+    family.add(first)
+    assert [sample.labels["a"] for sample in family.samples] == ["3", "1"]
+    assert encode_text([family]).endswith(b'g{a="3"} 1.0\ng{a="1"} 1.0\n')

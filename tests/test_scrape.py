@@ -22,7 +22,8 @@ from exporter.aws.targets import Target, UnknownTargetError
 from exporter.collection import Reading, ReadPolicy
 from exporter.config import AccountConfig
 from exporter.deadline import Deadline
-from exporter.exposition import EncodedFamily, encode_openmetrics, encode_samples, encode_text
+from exporter.encoded_samples import encode_samples
+from exporter.exposition import EncodedFamily, encode_openmetrics, encode_text
 from exporter.metrics import (
     ACCOUNT_INFO,
     ACCOUNTS,
@@ -653,7 +654,7 @@ def test_a_readings_lines_are_encoded_once_and_served_until_it_changes(
             assert ours(families) == theirs(Families(families))
         [family] = [family for family in families if family.name == FAKE]
         assert isinstance(family, EncodedFamily)
-        return family.blocks
+        return [block.lines for block in family.blocks]
 
     [first] = blocks()
     [again] = blocks()

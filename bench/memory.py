@@ -93,6 +93,7 @@ def churn(simulator_url: str, pool: Sequence[str], refreshes: int) -> None:
     so dropped accounts are forgotten as in production."""
     from botocore.stub import Stubber
 
+    from exporter.allocator import tune_allocator
     from exporter.config import Config, OrganizationAccountsConfig
     from exporter.plan import prepare
     from tests.conftest import fake_credentials_sessions
@@ -105,6 +106,7 @@ def churn(simulator_url: str, pool: Sequence[str], refreshes: int) -> None:
     plan = prepare(config, fake_credentials_sessions(simulator_url), REGIONS)
     discovery = plan.built.discovery
     assert discovery is not None
+    tune_allocator()  # as the exporter's start does (this process has threads already)
     listing = Stubber(discovery.organizations)  # the simulator has no Organizations
     listing.activate()
     half = len(pool) // 2

@@ -17,6 +17,7 @@ from types import FrameType
 import botocore.session
 
 from exporter import __version__
+from exporter.allocator import tune_allocator
 from exporter.aws.credentials import Sessions
 from exporter.aws.targets import discovery_labels
 from exporter.config import Config, ConfigError, load_config
@@ -130,6 +131,7 @@ def run(argv: Sequence[str]) -> int:
     Returns the process exit code."""
     args = parse_args(argv)
     configure_logging(args.log_level, args.log_format)
+    tune_allocator()
     # A SIGHUP before serving (a config reloader racing the start) must not end the process:
     # it is remembered, and the file read again once the exporter serves.
     early_reload = threading.Event()

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import boto3
 import botocore.exceptions
 
+from exporter.aws.client_classes import share_client_parts
 from exporter.aws.credentials import Sessions, client_config
 from exporter.aws.errors import error_code
 from exporter.aws.hooks import ApiCallCounter, Owner, fit_client
@@ -69,6 +70,7 @@ class Account:
         self._connect_lock = threading.RLock()
 
     def _fit(self, client: Any, owner: Owner | None = None) -> None:
+        share_client_parts(client)
         fit_client(client, owner or self, self._counter, self._allowed_actions)
 
     def _client(

@@ -21,7 +21,7 @@ import botocore.utils
 from exporter import __version__
 from exporter.aws.client_classes import (
     CompactEmitter,
-    register_needed_handlers,
+    needed_events,
     share_client_classes,
 )
 from exporter.aws.errors import assume_role_hint, error_code
@@ -239,9 +239,8 @@ class Sessions:
             core = botocore.session.Session(profile=profile, event_hooks=CompactEmitter())
         else:
             core = botocore.session.Session(
-                include_builtin_handlers=False, event_hooks=CompactEmitter()
+                include_builtin_handlers=False, event_hooks=needed_events()
             )
-            register_needed_handlers(core)
             core.register_component("config_store", self.base.get_component("config_store"))
         core.register_component("data_loader", self.base.get_component("data_loader"))
         share_client_classes(core)

@@ -10,6 +10,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from exporter.aws.client_classes import new_paginator
 from exporter.aws.errors import DeadlineExceededError, InvalidResponseError
 from exporter.aws.hooks import deadline_argument
 from exporter.deadline import Deadline
@@ -19,7 +20,7 @@ _paginators_lock = threading.Lock()
 
 
 def paginator(client: Any, operation: str) -> Any:
-    """The client's paginator for `operation`, built once: botocore builds a class per call.
+    """The client's paginator for `operation`, built once (`new_paginator`).
 
     A paginator holds no state of its own (each `paginate` starts a new page iterator), so
     threads share it. The paginators are kept on the client itself: each holds its client,
@@ -29,7 +30,7 @@ def paginator(client: Any, operation: str) -> Any:
     with _paginators_lock:
         built: dict[str, Any] = vars(client).setdefault(_PAGINATORS, {})
         if operation not in built:
-            built[operation] = client.get_paginator(operation)
+            built[operation] = new_paginator(client, operation)
         return built[operation]
 
 

@@ -3,25 +3,42 @@ and sessions register only the handlers the exporter's operations use."""
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import botocore.client
 import botocore.handlers
 import botocore.hooks
+import botocore.paginate
 import botocore.session
 
+from exporter.aws.accounts import Account
 from exporter.aws.client_classes import (
+    ALIAS_CACHE,
+    CLASS_MAKER,
+    ENDPOINT_PROVIDER,
+    EVENT_ALIASES,
+    HANDLERS,
     LOOKUP_CACHE,
     MODEL_DESCRIPTION,
     MODEL_LOADER,
+    PAGINATOR_CONFIG,
+    PARAMETER_DEFINITIONS,
+    RULESET_RESOLVER,
     CompactEmitter,
+    needed_events,
     needed_handlers,
+    new_paginator,
 )
 from exporter.aws.credentials import client_config
+from exporter.aws.hooks import ApiCallCounter
+from exporter.aws.shared_trie import PREFIX_TRIE, TRIE_ROOT, SharedTrie
+from exporter.collectors import IAM_ACTIONS
 from exporter.config import AccountConfig, Config
-from tests.conftest import fake_credentials_sessions
+from tests.conftest import ACCOUNT, fake_credentials_sessions
 
 
 def test_needed_handlers_are_botocore_s_handlers_for_every_service_and_ours() -> None:
@@ -51,8 +68,7 @@ def test_role_accounts_clients_share_one_class_per_service(simulator) -> None:
     ]
 
     first, second = (type(client) for client in clients)
-    assert first is not second
-    assert first.__bases__ == second.__bases__
+    assert first is second
     assert "describe_conformance_pack_status" not in vars(first)
     assert type(clients[0]).__name__ == "ConfigService"
     assert "ConformancePackStatusDetails" in clients[1].describe_conformance_pack_status()
@@ -65,6 +81,8 @@ def test_botocore_still_builds_each_client_s_model_where_it_is_shared() -> None:
     parameters = list(inspect.signature(getattr(creator, MODEL_LOADER)).parameters)
 
     assert parameters == ["self", "service_name", "api_version"]
+    maker = list(inspect.signature(getattr(creator, CLASS_MAKER)).parameters)
+    assert maker == ["self", "service_name", "service_model"]
     model = botocore.session.get_session().get_service_model("config")
     assert isinstance(getattr(model, MODEL_DESCRIPTION), dict)
 
@@ -159,3 +177,110 @@ def test_role_sessions_clients_keep_compact_caches_and_share_the_settings(simula
         config,
     )._session
     assert role_core.get_component("config_store") is sessions.base.get_component("config_store")
+
+
+def test_botocore_still_keeps_the_parts_clients_share_where_they_are_shared(simulator) -> None:
+    """Fails loudly when a botocore release renames the private attributes through which
+    clients share paginator settings, event aliases, endpoint rulesets and handler tries."""
+    client = botocore.session.get_session().create_client(
+        "config", region_name="us-east-1", endpoint_url=simulator.url
+    )
+    settings = getattr(client.get_paginator("describe_conformance_packs"), PAGINATOR_CONFIG)
+    events = vars(client.meta.events)
+    resolver = vars(client)[RULESET_RESOLVER]
+    emitter = vars(botocore.hooks.HierarchicalEmitter())
+
+    assert settings["input_token"] == "NextToken"
+    assert inspect.signature(botocore.paginate.Paginator).parameters.keys() == {
+        "method",
+        "pagination_config",
+        "model",
+    }
+    assert events[EVENT_ALIASES] == botocore.hooks.EVENT_ALIASES
+    assert isinstance(events[ALIAS_CACHE], dict)
+    assert vars(resolver)[PARAMETER_DEFINITIONS] is (
+        vars(resolver)[ENDPOINT_PROVIDER].ruleset.parameters
+    )
+    assert type(emitter[HANDLERS]) is getattr(botocore.hooks, PREFIX_TRIE)
+    assert set(vars(emitter[HANDLERS])) == {TRIE_ROOT}
+
+
+def test_clients_of_many_accounts_share_aliases_rulesets_and_paginator_settings(
+    simulator,
+) -> None:
+    """What botocore builds for each client, shared, still finds the simulator and pages."""
+    sessions = fake_credentials_sessions(simulator.url)
+    regions = ("us-east-1", "eu-west-1")
+    clients = [
+        Account(sessions, role, regions, Config(), ApiCallCounter(), IAM_ACTIONS).clients[region]
+        for role in (
+            AccountConfig(role_arn=f"arn:aws:iam::{account_id}:role/reader")
+            for account_id in (ACCOUNT, "222222222222")
+        )
+        for region in regions
+    ]
+
+    resolvers = [vars(client)[RULESET_RESOLVER] for client in clients]
+    assert len({id(vars(resolver)[ENDPOINT_PROVIDER]) for resolver in resolvers}) == 1
+    assert len({id(vars(client.meta.events)[ALIAS_CACHE]) for client in clients}) == 1
+    paginators = [new_paginator(client, "describe_conformance_pack_status") for client in clients]
+    assert type(paginators[0]) is botocore.paginate.Paginator
+    assert all(client.meta.endpoint_url == simulator.url for client in clients)
+    paging = {"PaginationConfig": {"PageSize": 20}}
+    pages = [list(paginator.paginate(**paging)) for paginator in paginators]
+    built = clients[0].get_paginator("describe_conformance_pack_status")
+    expected = list(built.paginate(**paging))
+    assert len(pages[0]) == 3
+    assert [page["ConformancePackStatusDetails"] for page in pages[2]] == [[]]
+    assert [page["ConformancePackStatusDetails"] for page in pages[0]] == [
+        page["ConformancePackStatusDetails"] for page in expected
+    ]
+
+
+def test_copies_of_a_shared_trie_change_apart_and_share_the_rest() -> None:
+    """A copy shares every node until a change passes through it, in the copy or the original."""
+    original = SharedTrie()
+    for key, handler in (("needs-retry.config-service", "a"), ("after-call.sts", "b")):
+        original.append_item(key, handler)
+    original.append_item("before-call.config-service", "d")
+    copied = copy.copy(original)
+
+    copied.append_item("needs-retry.config-service", "c")
+    original.remove_item("after-call.sts", "b")
+
+    assert list(original.prefix_search("needs-retry.config-service.ListThings")) == ["a"]
+    assert list(copied.prefix_search("needs-retry.config-service.ListThings")) == ["a", "c"]
+    assert list(copied.prefix_search("after-call.sts.AssumeRole")) == ["b"]
+    assert not original.prefix_search("after-call.sts.AssumeRole")
+    roots = [vars(trie)[TRIE_ROOT]["children"] for trie in (original, copied)]
+    assert roots[0]["before-call"] is roots[1]["before-call"]
+    assert roots[0]["needs-retry"] is not roots[1]["needs-retry"]
+
+
+def test_copies_made_and_changed_on_many_threads_keep_their_own_handlers() -> None:
+    """Clients are made on many worker threads at once, each copying its session's trie."""
+    session = SharedTrie()
+    session.append_item("needs-retry.config-service", "session")
+
+    def client(number: int) -> list[str]:
+        copied = copy.copy(session)
+        copied.append_item("needs-retry.config-service", f"client-{number}")
+        copied.remove_item("needs-retry.config-service", "session")
+        copied.append_item("needs-retry", "any")
+        return list(copied.prefix_search("needs-retry.config-service.ListThings"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(pool.map(client, range(200)))
+
+    assert found == [[f"client-{number}", "any"] for number in range(200)]
+    assert list(session.prefix_search("needs-retry.config-service.ListThings")) == ["session"]
+
+
+def test_role_sessions_share_the_needed_handlers_trie() -> None:
+    first, second = needed_events(), needed_events()
+    roots = [vars(vars(events)[HANDLERS])[TRIE_ROOT] for events in (first, second)]
+
+    assert roots[0] is roots[1]
+    second.register("needs-retry.config-service", lambda **_: None)
+    event = "needs-retry.config-service.ListThings"
+    assert len(second.emit(event)) == len(first.emit(event)) + 1

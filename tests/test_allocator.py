@@ -17,7 +17,7 @@ def test_every_setting_is_applied_on_glibc(caplog: pytest.LogCaptureFixture) -> 
 
     assert applied == {variable: value for variable, (_, value) in SETTINGS.items()}
     [record] = caplog.records
-    assert record.applied == "MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072"
+    assert vars(record)["applied"] == "MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072"
 
 
 @pytest.mark.parametrize("variable", sorted(SETTINGS))

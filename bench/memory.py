@@ -4,8 +4,10 @@ Prints figures; it is not a test. Each account is a role the exporter assumes th
 simulator's STS, as in an AWS Organization; compliance and the pipeline are on, as by
 default. The simulator runs in its own process. Three exporter processes are measured once
 their series stop growing: 1 account and `--accounts` accounts with `--packs` packs, and
-`--accounts` accounts with `--fewer-packs` packs (same targets, fewer series), which gives
+`--accounts` accounts with `--fewer-packs` packs (same targets, fewer series), which give
+the sizing formula (series included) and the fit that takes series apart:
 
+    RSS = base + per_target x targets
     RSS = base + per_target x targets + per_series x series
 
 Then, in this process (the simulator still in its own), account discovery refreshes
@@ -55,7 +57,9 @@ def settled(simulator_url: str, accounts: Sequence[str]) -> tuple[int, int, floa
 
 
 def sizing(simulator_url: str, fewer_url: str, accounts: int) -> None:
-    """Prints RSS at 1 and `accounts` accounts, the per-target figure and the formula."""
+    """Prints RSS at 1 and `accounts` accounts, the per-target figure and the formula
+    docs/operations.md sizes with (base + per target, series included), then the fit that
+    takes series apart, which runs disagree on once series cost little."""
     many = accounts_for(accounts * len(REGIONS))
     t1, s1, r1 = settled(simulator_url, many[:1])
     tn, sn, rn = settled(simulator_url, many)
@@ -70,8 +74,10 @@ def sizing(simulator_url: str, fewer_url: str, accounts: int) -> None:
     )
     print(f"RSS per extra target, series included: {per_target:.3f} MB")
     print(f"same targets, fewer packs: {sf} series, RSS {rf:.1f} MB")
+    sized_base = r1 - per_target * t1
+    print(f"sizing, targets like these: RSS MB = {sized_base:.1f} + {per_target:.3f} x targets")
     print(
-        f"sizing: RSS MB = {base:.1f} + {per_target_only:.4f} x targets"
+        f"fit with series apart: RSS MB = {base:.1f} + {per_target_only:.4f} x targets"
         f" + {per_series * 1000:.4f} x thousand series"
     )
 

@@ -73,7 +73,9 @@ MEMORY_FIGURES = [
     r"^10 accounts x 2 regions: 20 targets, \d+ series, RSS [\d.]+ MB$",
     r"^RSS per extra target, series included: -?[\d.]+ MB$",
     r"^same targets, fewer packs: \d+ series, RSS [\d.]+ MB$",
-    r"^sizing: RSS MB = -?[\d.]+ \+ -?[\d.]+ x targets \+ -?[\d.]+ x thousand series$",
+    r"^sizing, targets like these: RSS MB = -?[\d.]+ \+ -?[\d.]+ x targets$",
+    r"^fit with series apart: RSS MB = -?[\d.]+ \+ -?[\d.]+ x targets"
+    r" \+ -?[\d.]+ x thousand series$",
     r"^churn: 10 refreshes, each listing 5 of 10 accounts x 2 regions;"
     r" RSS MB at refresh 5=[\d.]+ 10=[\d.]+$",
 ]

@@ -48,7 +48,7 @@ def collector_families(
             for name, family in families.items():
                 kept = (reading.samples[name] for _, reading in served if name in reading.samples)
                 lines, count = first_of_each_series(samples.lines for samples in kept)
-                family.add(EncodedSamples(lines, count))
+                family.add(EncodedSamples(lines, count, keep=False))
         else:
             for _, reading in served:
                 for name, samples in reading.samples.items():

@@ -92,9 +92,10 @@ class EncodedSamples(Sequence[Sample]):
 
     __slots__ = ("_block", "_compressed", "_count")
 
-    def __init__(self, lines: bytes, count: int) -> None:
-        """`lines`: `count` sample lines, as `encode_samples` writes them."""
-        self._compressed = len(lines) >= _COMPRESS_FROM_BYTES
+    def __init__(self, lines: bytes, count: int, keep: bool = True) -> None:
+        """`lines`: `count` sample lines, as `encode_samples` writes them; `keep` false for
+        lines served once and dropped, which compressing would only slow down."""
+        self._compressed = keep and len(lines) >= _COMPRESS_FROM_BYTES
         self._block = zlib.compress(lines, _LEVEL) if self._compressed else lines
         self._count = count
 

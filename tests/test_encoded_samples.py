@@ -73,6 +73,9 @@ def test_long_readings_are_kept_compressed_and_short_ones_as_they_are() -> None:
     assert zlib.decompress(kept) == long.lines
     assert len(kept) * 10 < len(long.lines)
     assert short._block == short.lines
+    served_once = EncodedSamples(long.lines, len(long), keep=False)
+    assert served_once._block == long.lines
+    assert served_once == long
 
 
 def test_a_reading_is_encoded_by_family_and_refuses_what_it_cannot_write() -> None:

@@ -26,6 +26,7 @@ from exporter.aws.client_classes import (
 )
 from exporter.aws.errors import assume_role_hint, error_code
 from exporter.aws.hooks import inherit_deadline
+from exporter.aws.refresh_windows import fit_refresh_windows, quiet_botocore_refresh_warning
 from exporter.config import AccountConfig, Config
 from exporter.log import EveryInterval
 
@@ -39,9 +40,6 @@ ROLE_METHODS = frozenset(
 STATIC_METHODS = frozenset(
     {"env", "shared-credentials-file", "config-file", "explicit", "boto-config"}
 )
-# botocore refreshes credentials in their last 15 minutes (advisory: one thread tries, the
-# others go on with the old ones) and 10 minutes (mandatory: every caller waits for it).
-BOTOCORE_REFRESH_WINDOWS = (15 * 60, 10 * 60)
 # A failing refresh is logged once a minute per account, with the count of those held back.
 REFRESH_FAILURE_LOG_SECONDS = 60.0
 
@@ -68,41 +66,6 @@ def client_config(config: Config) -> botocore.config.Config:
     return _client_config(
         config.connect_timeout_seconds, config.read_timeout_seconds, config.total_max_attempts
     )
-
-
-def refresh_windows(duration_seconds: int) -> tuple[float, float]:
-    """(advisory, mandatory) refresh windows in seconds for sessions of `duration_seconds`:
-    the last third and sixth of the session, at most botocore's 15 and 10 minutes. botocore's
-    own would cover all of a 15-minute session, and assume the role again on every call."""
-    advisory, mandatory = BOTOCORE_REFRESH_WINDOWS
-    return min(advisory, duration_seconds / 3), min(mandatory, duration_seconds / 6)
-
-
-def fit_refresh_windows(
-    credentials: botocore.credentials.RefreshableCredentials, duration_seconds: int
-) -> None:
-    """Set `credentials`' refresh windows: botocore takes them only as private attributes
-    (DeferredRefreshableCredentials has no argument for them); the one place that does."""
-    for attribute in ("_advisory_refresh_timeout", "_mandatory_refresh_timeout"):
-        if not hasattr(credentials, attribute):
-            raise AttributeError(f"botocore's RefreshableCredentials has no {attribute}")
-    advisory, mandatory = refresh_windows(duration_seconds)
-    credentials._advisory_refresh_timeout = advisory  # type: ignore[attr-defined]
-    credentials._mandatory_refresh_timeout = mandatory  # type: ignore[attr-defined]
-
-
-class _QuietRefreshWarning(logging.Filter):
-    """Drops botocore's "Refreshing temporary credentials failed" warning, which carries the
-    whole traceback on every failed refresh: the refresh logs its own line, rate-limited."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Refreshing temporary credentials failed")
-
-
-def _quiet_botocore_refresh_warning() -> None:
-    botocore_log = logging.getLogger("botocore.credentials")
-    if not any(isinstance(f, _QuietRefreshWarning) for f in botocore_log.filters):
-        botocore_log.addFilter(_QuietRefreshWarning())
 
 
 def _epoch_or_parsed(value: Any) -> Any:
@@ -166,7 +129,7 @@ class Sessions:
         self.endpoint_url = endpoint_url
         self._now = now or _utc_now
         self._paths_lock = threading.Lock()
-        _quiet_botocore_refresh_warning()
+        quiet_botocore_refresh_warning()
 
     def base_is_role(self) -> bool | None:
         """Whether the base credentials are a role session, from how botocore found them (no

@@ -1,5 +1,5 @@
-"""exporter/aws/credentials.py: refresh windows fitted to the session, a failing refresh
-logged once a minute with a hint, and whether the base credentials are a role session."""
+"""exporter/aws/credentials.py: a failing refresh logged once a minute with a hint, and
+whether the base credentials are a role session."""
 
 from __future__ import annotations
 
@@ -8,15 +8,10 @@ from typing import Any
 import botocore.exceptions
 import botocore.session
 import pytest
-from botocore.credentials import Credentials, DeferredRefreshableCredentials, RefreshableCredentials
+from botocore.credentials import Credentials
 from botocore.stub import Stubber
 
-from exporter.aws.credentials import (
-    Sessions,
-    client_config,
-    fit_refresh_windows,
-    refresh_windows,
-)
+from exporter.aws.credentials import Sessions, client_config
 from exporter.config import AccountConfig, Config
 from tests.conftest import fake_credentials_sessions
 
@@ -24,29 +19,6 @@ pytestmark = pytest.mark.integration
 
 ROLE_ACCOUNT = "222222222222"
 ROLE = f"arn:aws:iam::{ROLE_ACCOUNT}:role/conformance-pack-exporter"
-
-
-@pytest.mark.parametrize(
-    ("duration", "windows"), [(900, (300, 150)), (1800, (600, 300)), (3600, (900, 600))]
-)
-def test_refresh_windows_fit_the_session(duration: int, windows: tuple[float, float]) -> None:
-    assert refresh_windows(duration) == windows
-
-
-def test_long_sessions_keep_botocore_s_own_windows() -> None:
-    """Also fails loudly if botocore renames the attributes fit_refresh_windows sets."""
-    botocore_windows = (
-        RefreshableCredentials._advisory_refresh_timeout,  # type: ignore[attr-defined]
-        RefreshableCredentials._mandatory_refresh_timeout,  # type: ignore[attr-defined]
-    )
-    credentials = DeferredRefreshableCredentials(refresh_using=dict, method="assume-role")
-    fit_refresh_windows(credentials, 43200)
-
-    assert refresh_windows(43200) == botocore_windows
-    assert (
-        credentials._advisory_refresh_timeout,  # type: ignore[attr-defined]
-        credentials._mandatory_refresh_timeout,  # type: ignore[attr-defined]
-    ) == botocore_windows
 
 
 def test_a_failing_refresh_logs_one_line_a_minute_with_a_hint(simulator, caplog) -> None:

@@ -167,9 +167,9 @@ class Reloader:
     ) -> None:
         """Serve the new discovery's report and names instead of the previous one's (which it
         carries on), and start it (it lists at once if the listing changed, else when the
-        previous one would have). The
-        previous one's listing calls are forgotten with it (the new one counts its own from
-        0), and so is its base account if nothing reads it any more."""
+        previous one would have). The previous one's listing calls are forgotten with it (the
+        new one counts its own from 0), and so is its base account if nothing reads it any
+        more."""
         self._scraper.set_reporters([built.discovery] if built.discovery else [])
         self._scraper.set_listed_names(built.discovery.account_names if built.discovery else dict)
         if previous is not None:

@@ -92,9 +92,8 @@ class Scraper:
 
         A (collector, target) read before keeps its reads in flight, its timings and its last
         good reading; one no longer given is dropped with them (a read of it not started yet
-        is cancelled), and so are its series. A
-        collector is told from another by identity: a reload passes the running one when its
-        settings did not change.
+        is cancelled), and so are its series. A collector is told from another by identity: a
+        reload passes the running one when its settings did not change.
         """
         chosen = tuple(targets)
         with self._lock:
